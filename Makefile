@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-2.0
+# lockfix top-level Makefile.
+#
+#   make                         build the livepatch modules for the running kernel
+#   make KVER=5.10.0-46-amd64    ... for an installed kernel's headers
+#   make KDIR=/path/to/build     ... for any kbuild tree
+#   make check                   run the whole VM test matrix (harness/check.sh)
+#   make check KERNELS="deb11-5.10.0-46" TESTS="dio-nofault"
+#   make vm KERNEL=deb11-5.10.0-46 [SCRIPT=file]   ad-hoc guest (harness/vm.sh)
+#   make kernels [KERNELS=...]   fetch/build matrix kernels into the cache
+KVER ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KVER)/build
+
+# Debian 11 headers ask for gcc-10 (.kernelvariables); where it is absent, the system gcc
+# builds these kernels cleanly (see ../shared/README.md, measured with gcc 12).
+KBUILD_CC := $(if $(shell grep -s 'gcc-10' $(KDIR)/.kernelvariables),$(if $(shell command -v gcc-10),,CC=gcc))
+
+all: modules
+
+modules:
+	@test -d $(KDIR) || { echo "lockfix: no kernel build tree at $(KDIR) (set KDIR= or KVER=, or install linux-headers-$(KVER))" >&2; exit 2; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KBUILD_CC) modules
+
+clean:
+	@test ! -d $(KDIR) || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C selftests clean
+
+check:
+	harness/check.sh $(if $(KERNELS),--kernels "$(KERNELS)") $(if $(TESTS),--tests "$(TESTS)")
+
+kernels:
+	@for k in $(or $(KERNELS),$(shell awk -F'\t' '!/^#/ && NF {print $$1}' harness/matrix.tsv)); do \
+		harness/kernel.sh $$k || exit 1; done
+
+vm:
+	@test -n "$(KERNEL)" || { echo "usage: make vm KERNEL=<id> [SCRIPT=file]" >&2; exit 2; }
+	harness/vm.sh $(KERNEL) $(SCRIPT)
+
+.PHONY: all modules clean check kernels vm

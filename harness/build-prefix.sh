@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build a pre-fix guest kernel of the matrix (kind=prefix) into the cache.
+#
+#   harness/build-prefix.sh prefix-5.10.262
+#
+# Source: Debian's linux-source-<series> package at the exact version in matrix.tsv, with
+# harness/prefix/*.patch applied (the project's own reverts of c495dcd6fbe1 and 28307d938fb2),
+# configured as x86_64_defconfig + kvm_guest.config + the row's fragments.  The result is keyed
+# by all of those inputs (lib.sh prefix_key): a changed revert or fragment rebuilds, an
+# unchanged one never does.  One patched source tree serves every variant (O= build dirs).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ $# -eq 1 ] || die "usage: $0 KERNEL-ID"
+matrix_row "$1"
+[ "$M_KIND" = prefix ] || die "$1 is not a pre-fix kernel (kind=$M_KIND)"
+dest=$(kernel_dir "$1")
+[ -e "$dest/.complete" ] && { echo "$dest"; exit 0; }
+
+srcpkg=${M_PACKAGES%%=*} srcver=${M_PACKAGES#*=}
+series=${srcpkg#linux-source-}
+upstream=${srcver%%-*}
+localversion=${M_RELEASE#"$upstream"}
+[ "$localversion" != "$M_RELEASE" ] || die "release $M_RELEASE does not start with $upstream"
+
+mkdir -p "$LOCKFIX_CACHE/dl" "$LOCKFIX_CACHE/src"
+exec 9>"$LOCKFIX_CACHE/src/.lock"
+flock 9
+
+# 1. Source package, by exact version.
+deb=$LOCKFIX_CACHE/dl/${srcpkg}_${srcver}_all.deb
+if [ ! -s "$deb" ]; then
+	log "downloading $srcpkg=$srcver"
+	(cd "$LOCKFIX_CACHE/dl" && apt-get download -q "$srcpkg=$srcver" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
+		die "cannot download $srcpkg=$srcver (are the bullseye suites in apt sources? see harness/setup-host.sh)"
+	mv "$LOCKFIX_CACHE/dl/${srcpkg}_${srcver//:/%3a}_all.deb" "$deb" 2>/dev/null || true
+fi
+
+# 2. Patched tree, keyed by source version and patches.
+patchkey=$( { echo "$srcver"; cat "$LOCKFIX_HARNESS"/prefix/*.patch; } | sha256sum | cut -c1-16)
+src=$LOCKFIX_CACHE/src/linux-$series-$srcver-$patchkey
+if [ ! -e "$src/.complete" ]; then
+	log "extracting and patching $srcpkg $srcver into $src"
+	rm -rf "$src" "$src.tmp"
+	mkdir -p "$src.tmp/deb"
+	dpkg -x "$deb" "$src.tmp/deb"
+	tar -C "$src.tmp" -xf "$src.tmp/deb/usr/src/linux-source-$series.tar.xz"
+	mv "$src.tmp/linux-source-$series" "$src"
+	rm -rf "$src.tmp"
+	for p in "$LOCKFIX_HARNESS"/prefix/*.patch; do
+		log "applying $(basename "$p")"
+		patch -d "$src" -p1 --forward --quiet <"$p" || die "patch $(basename "$p") does not apply to $srcpkg $srcver"
+	done
+	touch "$src/.complete"
+fi
+flock -u 9
+
+# 3. Configure.
+# Built in place (paths in a kbuild O= dir are absolute); .complete marks a finished build.
+rm -rf "$dest"
+mkdir -p "$dest/build"
+obj=$dest/build
+log "configuring $1 in $obj"
+make -s -C "$src" O="$obj" x86_64_defconfig >/dev/null
+make -s -C "$src" O="$obj" kvm_guest.config >/dev/null
+frags=()
+IFS=, read -r -a names <<<"$M_EXTRA"
+for f in "${names[@]}"; do frags+=("$LOCKFIX_HARNESS/prefix/$f"); done
+echo "CONFIG_LOCALVERSION=\"$localversion\"" >"$dest/localversion.fragment"
+(cd "$obj" && "$src/scripts/kconfig/merge_config.sh" -m -O "$obj" .config "${frags[@]}" "$dest/localversion.fragment" >/dev/null)
+make -s -C "$src" O="$obj" olddefconfig >/dev/null
+# Every option the fragments ask for must have survived olddefconfig.
+bad=0
+while IFS= read -r opt; do
+	name=${opt%%=*} val=${opt#*=}
+	if [ "$val" = n ]; then
+		grep -qx "$name=[ym]" "$obj/.config" && { log "config: $name wanted n, is set"; bad=1; }
+	else
+		grep -qxF "$opt" "$obj/.config" || { log "config: $opt not honoured ($(grep "^$name=\|# $name is" "$obj/.config" || echo absent))"; bad=1; }
+	fi
+done < <(cat "${frags[@]}" | grep -E '^CONFIG_')
+[ $bad = 0 ] || die "config fragments not honoured for $1"
+
+# 4. Build.
+log "building $1 (vmlinux + modules, -j$(nproc)); log: $dest/build.log"
+start=$SECONDS
+if ! make -C "$src" O="$obj" -j"$(nproc)" vmlinux modules >"$dest/build.log" 2>&1; then
+	tail -30 "$dest/build.log" >&2
+	die "kernel build failed for $1"
+fi
+rel=$(make -s -C "$src" O="$obj" kernelrelease)
+[ "$rel" = "$M_RELEASE" ] || die "built release $rel, matrix says $M_RELEASE"
+make -s -C "$src" O="$obj" INSTALL_MOD_PATH="$dest/modroot" modules_install >>"$dest/build.log" 2>&1
+rm -f "$dest/modroot/lib/modules/$rel/source"
+log "built $1 in $((SECONDS - start)) s"
+ln -sfn "$dest/build" "$dest/modroot/lib/modules/$rel/build"
+ln -sfn build/vmlinux "$dest/vmlinux"
+ln -sfn modroot/lib/modules/$rel "$dest/modules"
+echo "$rel" >"$dest/release"
+touch "$dest/.complete"
+echo "$dest"

@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Prepare a matrix kernel in the cache and print its directory.
+#
+#   harness/kernel.sh deb11-5.10.0-46
+#
+# Debian kernels: exact package versions from matrix.tsv are downloaded (apt-get download)
+# and unpacked (dpkg -x) under $LOCKFIX_CACHE; nothing is installed on the host.  The
+# directory then holds vmlinux (PVH ELF), modules/ (with modules.dep) and build/ (KDIR).
+# Pre-fix kernels are built by build-prefix.sh.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ $# -eq 1 ] || die "usage: $0 KERNEL-ID"
+matrix_row "$1"
+if [ "$M_KIND" = prefix ]; then
+	exec "$LOCKFIX_HARNESS/build-prefix.sh" "$1"
+fi
+[ "$M_KIND" = debian ] || die "matrix.tsv: $1 has unknown kind '$M_KIND'"
+
+dest=$(kernel_dir "$1")
+[ -e "$dest/.complete" ] && { echo "$dest"; exit 0; }
+rel=$M_RELEASE
+dl=$LOCKFIX_CACHE/dl
+mkdir -p "$dl"
+exec 9>"$dl/.lock"
+flock 9
+
+debs=()
+IFS=, read -r -a pkgs <<<"$M_PACKAGES"
+for p in "${pkgs[@]}"; do
+	name=${p%%=*} ver=${p#*=}
+	f=$(ls "$dl/${name}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
+	if [ -z "$f" ]; then
+		log "downloading $name=$ver"
+		(cd "$dl" && apt-get download -q "$name=$ver" 2>&1 | grep -v 'unsandboxed' >&2) || true
+		f=$(ls "$dl/${name}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
+		[ -n "$f" ] || die "cannot download $name=$ver for $1 (apt sources need bullseye, bullseye-updates, bullseye-security for Debian 11: run harness/setup-host.sh)"
+	fi
+	debs+=("$f")
+done
+
+rm -rf "$dest"
+mkdir -p "$dest/root"
+for f in "${debs[@]}"; do dpkg -x "$f" "$dest/root"; done
+
+# Debian's per-flavour header Makefile includes the -common tree by absolute /usr/src path.
+hdr=$dest/root/usr/src/linux-headers-$rel
+[ -f "$hdr/Makefile" ] || die "$1: headers package did not provide $hdr"
+sed -i "s|^include /usr/src/|include $dest/root/usr/src/|" "$hdr/Makefile"
+ln -sfn "root/usr/src/linux-headers-$rel" "$dest/build"
+
+"$LOCKFIX_HARNESS/extract-vmlinux.sh" "$dest/root/boot/vmlinuz-$rel" "$dest/vmlinux"
+
+depmod -b "$dest/root" -F "$dest/root/boot/System.map-$rel" "$rel"
+ln -sfn "root/lib/modules/$rel" "$dest/modules"
+echo "$rel" >"$dest/release"
+touch "$dest/.complete"
+log "prepared $1 in $dest"
+echo "$dest"

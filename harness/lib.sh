@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: GPL-2.0
+# lockfix harness: shared shell helpers.  Sourced, never run.
+#
+# Everything downloaded or built lives under $LOCKFIX_CACHE (default ~/.cache/lockfix),
+# keyed by its inputs; everything a run produces lives under $LOCKFIX_OUT (default
+# <repo>/out, git-ignored).
+
+LOCKFIX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOCKFIX_HARNESS=$LOCKFIX_ROOT/harness
+: "${LOCKFIX_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/lockfix}"
+: "${LOCKFIX_OUT:=$LOCKFIX_ROOT/out}"
+export LOCKFIX_CACHE LOCKFIX_OUT
+
+die() { echo "lockfix: error: $*" >&2; exit 2; }
+log() { echo "lockfix: $*" >&2; }
+
+# matrix_row ID -> sets M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA, or dies naming the valid ids.
+matrix_row() {
+	local line
+	line=$(awk -F'\t' -v id="$1" '!/^#/ && $1 == id' "$LOCKFIX_HARNESS/matrix.tsv")
+	[ -n "$line" ] || die "unknown kernel id '$1' (known: $(matrix_ids | tr '\n' ' '))"
+	IFS=$'\t' read -r M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA <<<"$line"
+}
+
+matrix_ids() { awk -F'\t' '!/^#/ && NF { print $1 }' "$LOCKFIX_HARNESS/matrix.tsv"; }
+
+# hash_inputs FILE... : short content hash, the cache key of whatever those files produce.
+hash_inputs() { cat "$@" | sha256sum | cut -c1-16; }
+
+# kernel_dir ID: where the prepared kernel for ID lives.  After harness/kernel.sh ID it holds:
+#   vmlinux         PVH-bootable ELF
+#   modules/        lib/modules/<release>/ tree with modules.dep
+#   build -> ...    KDIR for external modules
+#   release         uname -r
+kernel_dir() {
+	matrix_row "$1"
+	local key
+	if [ "$M_KIND" = debian ]; then
+		key=$(echo "$M_PACKAGES" | sha256sum | cut -c1-16)
+	else
+		key=$(prefix_key)
+	fi
+	echo "$LOCKFIX_CACHE/kernels/$M_ID-$key"
+}
+
+# Inputs of a pre-fix kernel build: source version, patches, config fragments, build script.
+prefix_key() {
+	local frags=() f
+	IFS=, read -r -a frags <<<"$M_EXTRA"
+	{
+		echo "$M_PACKAGES $M_RELEASE"
+		cat "$LOCKFIX_HARNESS"/prefix/*.patch
+		for f in "${frags[@]}"; do cat "$LOCKFIX_HARNESS/prefix/$f"; done
+		cat "$LOCKFIX_HARNESS/build-prefix.sh"
+	} | sha256sum | cut -c1-16
+}
+
+# kbuild_make_args ID: extra make arguments for building external modules against ID.
+# Debian 11 headers set CC=gcc-10 in .kernelvariables; bookworm has gcc 12 only, which
+# builds 5.10 cleanly (see ../shared/README.md).
+kbuild_make_args() {
+	matrix_row "$1"
+	case "$M_RELEASE" in
+	5.10.*-amd64) echo "CC=gcc" ;;
+	*) echo "" ;;
+	esac
+}

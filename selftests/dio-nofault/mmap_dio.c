@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmap_dio: O_DIRECT reads and writes whose user buffer is an mmap of the same file.
+ *
+ * Reproducer for the btrfs deadlock fixed upstream by 51bd9563b678 ("btrfs: fix deadlock
+ * due to page faults during direct IO reads and writes", v5.16; never in 5.10.y).  On
+ * 5.10, btrfs_direct_IO() locks the file range (extent lock, ordered extent) and then
+ * faults in the user buffer; when that buffer is a mapping of the locked range, the fault
+ * (btrfs_page_mkwrite -> lock_extent_bits for a read, extent_readahead ->
+ * btrfs_start_ordered_extent for a write) waits for the DIO itself: the task stays in D
+ * state forever with the inode locked.
+ *
+ * Every case is run twice on twin files prepared identically: once with an O_DIRECT fd
+ * (the case under test) and once with a buffered fd (the reference).  A case passes when
+ * the O_DIRECT call returns what the buffered call returned and both files then hold the
+ * same bytes.  A case whose O_DIRECT child hangs with a page fault inside btrfs direct IO
+ * on its stack prints "lockfix: bug-reproduced" and fails.
+ *
+ *   # mmap_dio /mnt/btrfs                 (all cases)
+ *   # mmap_dio -L                         (list cases)
+ *   # mmap_dio -s 10 -l 120 /mnt/btrfs read-self-2m write-self-4k
+ *   TAP version 13
+ *   1..2
+ *   ok 1 read-self-2m
+ *   ok 2 write-self-4k
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "../lib/ktap.h"
+#include "../lib/hangwatch.h"
+
+#define KIB 1024UL
+#define MIB (1024 * KIB)
+
+enum dio_op { OP_READ, OP_WRITE };
+
+/*
+ * A case: the buffer is a MAP_SHARED mapping of [map_off, map_off + len) of the file;
+ * the I/O transfers len bytes at io_off.  The file is 2 * len bytes of a per-case
+ * pattern, except that `hole` leaves [0, len) unwritten.
+ */
+struct dio_case {
+	const char *name;
+	enum dio_op op;
+	size_t len;
+	off_t map_off;
+	off_t io_off;
+	bool hole;
+};
+
+#define SELF(n, o, l)  { n, o, l, 0, 0, false }
+static const struct dio_case cases[] = {
+	SELF("read-self-4k", OP_READ, 4 * KIB),
+	SELF("read-self-2m", OP_READ, 2 * MIB),
+	SELF("write-self-4k", OP_WRITE, 4 * KIB),	/* a mapped page written onto itself */
+	SELF("write-self-2m", OP_WRITE, 2 * MIB),
+	{ "read-hole-2m", OP_READ, 2 * MIB, 0, 0, true },
+	{ "read-cross-2m", OP_READ, 2 * MIB, 0, 2 * MIB, false },
+	{ "write-cross-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false },
+};
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/* The deadlock's signature: blocked in a page fault taken inside a direct IO. */
+static const char *const dio_frames[] = {
+	"btrfs_direct_IO", "btrfs_direct_read", "btrfs_direct_write", "btrfs_dio_", "iomap_dio_rw",
+	NULL };
+static const char *const fault_frames[] = {
+	"handle_mm_fault", "exc_page_fault", "do_user_addr_fault", "btrfs_page_mkwrite",
+	"filemap_fault", "fault_in_", NULL };
+static const struct hangwatch_sig dio_fault_sig = { dio_frames, fault_frames };
+
+static int settle_s = 10, limit_s = 120;
+
+static uint64_t pattern_word(unsigned int seed, off_t off)
+{
+	uint64_t x = ((uint64_t)seed << 40) ^ (uint64_t)off ^ 0x9e3779b97f4a7c15ULL;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	return x ^ (x >> 29);
+}
+
+static int write_all(int fd, const void *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
+
+		if (n <= 0)
+			return -1;
+		buf = (const char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, off);
+
+		if (n <= 0)
+			return -1;
+		buf = (char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Create `path` with the case's contents on disk and nothing of it in the page cache. */
+static int prepare_file(const char *path, const struct dio_case *c, unsigned int seed)
+{
+	size_t size = 2 * c->len, i;
+	uint64_t *buf = malloc(c->len);
+	int fd, ret = -1;
+	off_t off;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || !buf)
+		goto out;
+	if (ftruncate(fd, size))
+		goto out;
+	for (off = c->hole ? c->len : 0; off < (off_t)size; off += c->len) {
+		for (i = 0; i < c->len / 8; i++)
+			buf[i] = pattern_word(seed, off + 8 * i);
+		if (write_all(fd, buf, c->len, off))
+			goto out;
+	}
+	if (fsync(fd) || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+		goto out;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+struct io_outcome {
+	ssize_t ret;
+	int err;
+};
+
+/* The transfer itself, run in a child: its result goes back through `pipefd`. */
+static void child_transfer(const char *path, const struct dio_case *c, bool direct, int pipefd)
+{
+	struct io_outcome o = { -1, 0 };
+	int fd = open(path, O_RDWR | (direct ? O_DIRECT : 0));
+	void *map;
+
+	if (fd < 0) {
+		o.err = errno;
+		goto out;
+	}
+	map = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, c->map_off);
+	if (map == MAP_FAILED) {
+		o.err = errno;
+		goto out;
+	}
+	if (c->op == OP_READ)
+		o.ret = pread(fd, map, c->len, c->io_off);
+	else
+		o.ret = pwrite(fd, map, c->len, c->io_off);
+	o.err = o.ret < 0 ? errno : 0;
+	if (msync(map, c->len, MS_SYNC) && !o.err)
+		o.err = errno;
+	munmap(map, c->len);
+	if (fsync(fd) && !o.err)
+		o.err = errno;
+out:
+	if (write(pipefd, &o, sizeof(o)) != sizeof(o))
+		_exit(3);
+	_exit(0);
+}
+
+enum run_result { RUN_DONE, RUN_HUNG, RUN_TIMEOUT, RUN_ERROR };
+
+static enum run_result run_transfer(const char *path, const struct dio_case *c, bool direct,
+				    struct io_outcome *o)
+{
+	int pipefd[2], status;
+	enum hangwatch_result hw;
+	pid_t pid;
+
+	if (pipe(pipefd))
+		return RUN_ERROR;
+	pid = fork();
+	if (pid < 0)
+		return RUN_ERROR;
+	if (pid == 0) {
+		/* A hung child must not hold the runner's output pipe open. */
+		int devnull = open("/dev/null", O_WRONLY);
+
+		if (devnull >= 0) {
+			dup2(devnull, STDOUT_FILENO);
+			dup2(devnull, STDERR_FILENO);
+		}
+		close(pipefd[0]);
+		child_transfer(path, c, direct, pipefd[1]);
+	}
+	close(pipefd[1]);
+	hw = hangwatch_wait(pid, &dio_fault_sig, settle_s, limit_s, &status);
+	if (hw != HW_EXITED) {
+		close(pipefd[0]);
+		return hw == HW_HUNG ? RUN_HUNG : RUN_TIMEOUT;
+	}
+	if (read(pipefd[0], o, sizeof(*o)) != sizeof(*o) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
+		close(pipefd[0]);
+		return RUN_ERROR;
+	}
+	close(pipefd[0]);
+	return RUN_DONE;
+}
+
+/* Compare both files through the page cache; report the first differing offset. */
+static int compare_files(const char *a, const char *b, size_t size, off_t *where)
+{
+	char *ba = malloc(size), *bb = malloc(size);
+	int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY), ret = -1;
+	size_t i;
+
+	if (!ba || !bb || fa < 0 || fb < 0)
+		goto out;
+	if (read_all(fa, ba, size, 0) || read_all(fb, bb, size, 0))
+		goto out;
+	ret = 0;
+	for (i = 0; i < size; i++) {
+		if (ba[i] != bb[i]) {
+			*where = i;
+			ret = 1;
+			break;
+		}
+	}
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	free(ba);
+	free(bb);
+	return ret;
+}
+
+static void run_case(const char *dir, const struct dio_case *c, unsigned int seed)
+{
+	char dpath[4096], bpath[4096], why[256];
+	struct io_outcome dio = { 0 }, buf = { 0 };
+	enum run_result r;
+	off_t where = 0;
+	int cmp;
+
+	snprintf(dpath, sizeof(dpath), "%s/%s.direct", dir, c->name);
+	snprintf(bpath, sizeof(bpath), "%s/%s.buffered", dir, c->name);
+	if (prepare_file(dpath, c, seed) || prepare_file(bpath, c, seed)) {
+		snprintf(why, sizeof(why), "cannot prepare files in %s: %s", dir, strerror(errno));
+		ktap_result(KSFT_FAIL, c->name, why);
+		return;
+	}
+	r = run_transfer(bpath, c, false, &buf);
+	if (r != RUN_DONE) {
+		ktap_result(KSFT_FAIL, c->name, "buffered reference transfer did not complete");
+		return;
+	}
+	r = run_transfer(dpath, c, true, &dio);
+	if (r == RUN_HUNG) {
+		ktap_diag("lockfix: bug-reproduced dio-nofault/%s: page fault inside btrfs direct IO never completes",
+			  c->name);
+		ktap_result(KSFT_FAIL, c->name, "hung in D state (deadlock)");
+		return;
+	}
+	if (r == RUN_TIMEOUT) {
+		ktap_result(KSFT_FAIL, c->name, "did not complete in time, stack not the known deadlock");
+		return;
+	}
+	if (r == RUN_ERROR) {
+		ktap_result(KSFT_FAIL, c->name, "O_DIRECT child failed");
+		return;
+	}
+	if (dio.ret != buf.ret || dio.err != buf.err) {
+		snprintf(why, sizeof(why), "O_DIRECT returned %zd (%s), buffered %zd (%s)", dio.ret,
+			 strerror(dio.err), buf.ret, strerror(buf.err));
+		ktap_result(KSFT_FAIL, c->name, why);
+		return;
+	}
+	cmp = compare_files(dpath, bpath, 2 * c->len, &where);
+	if (cmp) {
+		snprintf(why, sizeof(why), cmp < 0 ? "cannot read back files" :
+			 "data differs from buffered I/O at offset %jd", (intmax_t)where);
+		ktap_result(KSFT_FAIL, c->name, why);
+		return;
+	}
+	unlink(dpath);
+	unlink(bpath);
+	ktap_result(KSFT_PASS, c->name, NULL);
+}
+
+static const struct dio_case *find_case(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCASES; i++)
+		if (!strcmp(cases[i].name, name))
+			return &cases[i];
+	return NULL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mmap_dio [-s SETTLE_S] [-l LIMIT_S] DIR [CASE...]\n"
+			"       mmap_dio -L\n"
+			"DIR must be on the filesystem under test (btrfs).\n");
+	exit(KSFT_FAIL);
+}
+
+int main(int argc, char **argv)
+{
+	const struct dio_case *sel[NCASES];
+	size_t nsel = 0, i;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "s:l:L")) != -1) {
+		switch (opt) {
+		case 's':
+			settle_s = atoi(optarg);
+			break;
+		case 'l':
+			limit_s = atoi(optarg);
+			break;
+		case 'L':
+			for (i = 0; i < NCASES; i++)
+				printf("%s\n", cases[i].name);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind >= argc || settle_s < 1 || limit_s < settle_s)
+		usage();
+	const char *dir = argv[optind++];
+
+	for (; optind < argc; optind++) {
+		const struct dio_case *c = find_case(argv[optind]);
+
+		if (!c) {
+			fprintf(stderr, "mmap_dio: unknown case '%s' (see -L)\n", argv[optind]);
+			return KSFT_FAIL;
+		}
+		if (nsel == NCASES)
+			usage();
+		sel[nsel++] = c;
+	}
+	if (!nsel)
+		for (i = 0; i < NCASES; i++)
+			sel[nsel++] = &cases[i];
+
+	ktap_header(nsel);
+	for (i = 0; i < nsel; i++)
+		run_case(dir, sel[i], (unsigned int)(sel[i] - cases) + 1);
+	return ktap_finish();
+}

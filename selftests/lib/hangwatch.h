@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * hangwatch: wait for a child that may deadlock in the kernel, and tell a real deadlock
+ * from slow progress.
+ *
+ * A child counts as hung when, after `settle_s` seconds, it sits in D state with an
+ * identical /proc/PID/stack for HANGWATCH_STABLE_SAMPLES consecutive one-second samples
+ * AND that stack carries the bug's signature (one frame from each group the caller
+ * names).  A child that is merely slow (TCG guests on a busy host run many times slower)
+ * keeps being waited for until `limit_s`, and is then reported as a timeout, which the
+ * tests count as a plain failure, never as a reproduced bug.
+ */
+#ifndef LOCKFIX_HANGWATCH_H
+#define LOCKFIX_HANGWATCH_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HANGWATCH_STABLE_SAMPLES 3
+
+enum hangwatch_result { HW_EXITED, HW_HUNG, HW_TIMEOUT };
+
+struct hangwatch_sig {
+	const char *const *group_a;	/* NULL-terminated; one must appear in the stack */
+	const char *const *group_b;	/* NULL-terminated; one must appear, or NULL */
+};
+
+static double hw_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int hw_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return -1;
+	while (total < (ssize_t)size - 1 && (n = read(fd, buf + total, size - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+/* Task state letter from /proc/PID/stat, or '?' if unreadable. */
+static char hw_task_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (hw_read_file(path, buf, sizeof(buf)) < 0)
+		return '?';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static bool hw_any(const char *stack, const char *const *names)
+{
+	for (; names && *names; names++)
+		if (strstr(stack, *names))
+			return true;
+	return false;
+}
+
+static bool hw_matches(const char *stack, const struct hangwatch_sig *sig)
+{
+	return hw_any(stack, sig->group_a) && (!sig->group_b || hw_any(stack, sig->group_b));
+}
+
+/* Print the stack as TAP diagnostics. */
+static void hw_print_stack(pid_t pid, char state, const char *stack, double waited)
+{
+	const char *line = stack, *nl;
+
+	printf("# pid %d in state %c after %.0f s, /proc/%d/stack:\n", pid, state, waited, pid);
+	while (*line) {
+		nl = strchr(line, '\n');
+		printf("#   %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	fflush(stdout);
+}
+
+/*
+ * Wait for `pid`.  On HW_EXITED, *status holds its wait status.  On HW_HUNG and
+ * HW_TIMEOUT the child is left as it is (a D-state task cannot be reaped) and its
+ * state and stack have been printed.
+ */
+static enum hangwatch_result hangwatch_wait(pid_t pid, const struct hangwatch_sig *sig,
+					    int settle_s, int limit_s, int *status)
+{
+	char path[64], stack[8192], prev[8192] = "";
+	double start = hw_now(), last_sample = 0;
+	int stable = 0;
+	char state = '?';
+
+	snprintf(path, sizeof(path), "/proc/%d/stack", pid);
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid)
+			return HW_EXITED;
+		if (r < 0 && errno != EINTR) {
+			*status = 0;
+			return HW_EXITED;
+		}
+		double t = hw_now() - start;
+
+		if (t >= settle_s && t - last_sample >= 1.0) {
+			last_sample = t;
+			state = hw_task_state(pid);
+			if (hw_read_file(path, stack, sizeof(stack)) < 0)
+				stack[0] = '\0';
+			if (state == 'D' && stack[0] && !strcmp(stack, prev))
+				stable++;
+			else
+				stable = 0;
+			strcpy(prev, stack);
+			if (stable >= HANGWATCH_STABLE_SAMPLES && hw_matches(stack, sig)) {
+				hw_print_stack(pid, state, stack, t);
+				return HW_HUNG;
+			}
+			if (t >= limit_s) {
+				hw_print_stack(pid, state, stack, t);
+				return HW_TIMEOUT;
+			}
+		}
+		usleep(50 * 1000);
+	}
+}
+
+#endif

@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shell helpers for lockfix selftests (POSIX sh: runs under busybox in the guest and
+# under dash/bash on a real test VM).  Sourced by each test's entry script.
+
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_XFAIL=2
+KSFT_XPASS=3
+KSFT_SKIP=4
+
+lf_skip() { echo "# SKIP: $*"; exit $KSFT_SKIP; }
+lf_fail() { echo "# FAIL: $*"; exit $KSFT_FAIL; }
+
+lf_require_root() { [ "$(id -u)" = 0 ] || lf_skip "must run as root"; }
+lf_require_cmd() {
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || lf_skip "missing command: $c"
+	done
+}
+
+# lf_scratch_dev SIZE_MB: the block device to put a test filesystem on.
+# $LOCKFIX_SCRATCH_DEV (the harness passes the guest's virtio disk) is used as is and
+# WILL BE OVERWRITTEN; otherwise a loop device over a sparse file in $TMPDIR is set up
+# and remembered in LF_LOOP for lf_cleanup_scratch.
+LF_LOOP=
+LF_LOOP_FILE=
+lf_scratch_dev() {
+	if [ -n "${LOCKFIX_SCRATCH_DEV:-}" ]; then
+		[ -b "$LOCKFIX_SCRATCH_DEV" ] || lf_fail "LOCKFIX_SCRATCH_DEV=$LOCKFIX_SCRATCH_DEV is not a block device"
+		LF_DEV=$LOCKFIX_SCRATCH_DEV
+		return
+	fi
+	modprobe loop 2>/dev/null
+	LF_LOOP_FILE=$(mktemp "${TMPDIR:-/tmp}/lockfix-scratch.XXXXXX") || lf_fail "mktemp"
+	truncate -s "${1}M" "$LF_LOOP_FILE" || lf_fail "cannot size $LF_LOOP_FILE"
+	LF_LOOP=$(losetup -f --show "$LF_LOOP_FILE") || lf_fail "losetup failed (loop module?)"
+	LF_DEV=$LF_LOOP
+}
+
+lf_cleanup_scratch() {
+	[ -n "$LF_LOOP" ] && losetup -d "$LF_LOOP" 2>/dev/null
+	[ -n "$LF_LOOP_FILE" ] && rm -f "$LF_LOOP_FILE"
+	LF_LOOP= LF_LOOP_FILE=
+}
+
+# lf_mount_btrfs DEV: fresh btrfs on DEV, mounted on a new dir printed in LF_MNT.
+lf_mount_btrfs() {
+	modprobe btrfs 2>/dev/null
+	mkfs.btrfs -f -q "$1" >/dev/null || lf_fail "mkfs.btrfs $1 failed"
+	LF_MNT=$(mktemp -d "${TMPDIR:-/tmp}/lockfix-mnt.XXXXXX") || lf_fail "mktemp -d"
+	mount -t btrfs "$1" "$LF_MNT" || lf_fail "mount btrfs $1 failed"
+}
+
+# lf_umount: unmount LF_MNT unless tasks are stuck in it (after a reproduced deadlock
+# the filesystem stays mounted: the harness throws the VM away).
+lf_umount() {
+	if umount "$LF_MNT" 2>/dev/null; then
+		rmdir "$LF_MNT"
+		lf_cleanup_scratch
+	else
+		echo "# scratch filesystem left mounted at $LF_MNT (busy: hung tasks hold it)"
+	fi
+}

@@ -1,0 +1,119 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# lockfix selftest runner (kselftest style, TAP 13).  Used inside the harness's guests
+# and by hand, as root, on a real test VM:
+#
+#   # ./run_tests.sh                          every installed test
+#   # ./run_tests.sh dio-nofault              one test
+#   # ./run_tests.sh -m ../dio-nofault.ko dio-nofault
+#                                             load a lockfix livepatch first
+# Each test directory has a `settings` file (timeout=SECONDS) and one or more entry
+# scripts (*.sh).  Exit: 0 when every test passed or skipped, 1 otherwise.
+#
+# Lines the harness reads (besides TAP):
+#   # lockfix: module-loaded NAME            livepatch enabled and transition finished
+#   # lockfix: module-refused NAME: REASON   insmod failed; REASON is the kernel's message
+#   # lockfix: bug-reproduced TEST/CASE: ... printed by a test that saw the bug happen
+here=$(cd "$(dirname "$0")" && pwd)
+
+usage() {
+	echo "usage: $0 [-m MODULE.ko]... [TEST...]" >&2
+	echo "tests: $(cat "$here/TARGETS" 2>/dev/null)" >&2
+	exit 2
+}
+
+modules=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-m) [ $# -ge 2 ] || usage; modules="$modules $2"; shift 2 ;;
+	-h|--help) usage ;;
+	-*) echo "run_tests.sh: unknown option $1" >&2; usage ;;
+	*) break ;;
+	esac
+done
+tests="$*"
+[ -n "$tests" ] || tests=$(cat "$here/TARGETS")
+for t in $tests; do
+	[ -f "$here/$t/settings" ] || { echo "run_tests.sh: no such test '$t' in $here" >&2; usage; }
+done
+for m in $modules; do
+	[ -f "$m" ] || { echo "run_tests.sh: module file '$m' not found" >&2; exit 2; }
+done
+
+prefix() { while IFS= read -r line; do echo "# $line"; done; }
+
+# load_module KO: insmod a livepatch and wait for its transition to finish.
+load_module() {
+	name=$(basename "$1" .ko | tr - _)
+	before=$(dmesg | wc -l)
+	if ! err=$(insmod "$1" 2>&1); then
+		reason=$(dmesg | tail -n +"$((before + 1))" | grep -i "$name\|livepatch" | tail -3 | tr '\n' ' ')
+		echo "# lockfix: module-refused $name: ${reason:-$err}"
+		return 1
+	fi
+	i=0
+	while [ -f "/sys/kernel/livepatch/$name/transition" ] &&
+	      [ "$(cat "/sys/kernel/livepatch/$name/transition")" != 0 ] && [ $i -lt 120 ]; do
+		sleep 0.5
+		i=$((i + 1))
+	done
+	echo "# lockfix: module-loaded $name"
+}
+
+timeout_of() {
+	sed -n 's/^timeout=\([0-9][0-9]*\)$/\1/p' "$1/settings" | tail -1
+}
+
+# run_prog DIR PROG TIMEOUT: run one entry script, output prefixed; its exit status
+# (or "timeout") is left in RC.  A test stuck in D state cannot be killed: after the timeout we stop
+# waiting for it, report it, and go on.
+run_prog() {
+	dir=$1 prog=$2 limit=$3
+	rcfile=$(mktemp)
+	( (cd "$dir" && "./$prog"); echo $? >"$rcfile" ) 2>&1 | prefix &
+	waited=0
+	while [ ! -s "$rcfile" ] && [ $waited -lt $((limit * 2)) ]; do
+		sleep 0.5
+		waited=$((waited + 1))
+	done
+	if [ ! -s "$rcfile" ]; then
+		pkill -KILL -f "$dir/$prog" 2>/dev/null || true
+		echo "# lockfix: test-timeout $prog after ${limit}s"
+		rc=timeout
+	else
+		sleep 0.2	# let the prefixer drain
+		rc=$(cat "$rcfile")
+	fi
+	rm -f "$rcfile"
+	RC=$rc
+}
+
+echo "TAP version 13"
+for m in $modules; do load_module "$m"; done
+
+n=0
+total=0
+for t in $tests; do
+	for p in "$here/$t"/*.sh; do [ -x "$p" ] && total=$((total + 1)); done
+done
+echo "1..$total"
+failed=0
+for t in $tests; do
+	limit=$(timeout_of "$here/$t")
+	limit=${limit:-45}
+	for p in "$here/$t"/*.sh; do
+		[ -x "$p" ] || continue
+		prog=$(basename "$p")
+		n=$((n + 1))
+		echo "# selftests: $t: $prog"
+		run_prog "$here/$t" "$prog" "$limit"
+		case "$RC" in
+		0) echo "ok $n selftests: $t: $prog" ;;
+		4) echo "ok $n selftests: $t: $prog # SKIP" ;;
+		2) echo "ok $n selftests: $t: $prog # XFAIL" ;;
+		timeout) echo "not ok $n selftests: $t: $prog # TIMEOUT $limit seconds"; failed=1 ;;
+		*) echo "not ok $n selftests: $t: $prog # exit=$RC"; failed=1 ;;
+		esac
+	done
+done
+exit $failed
