@@ -1,0 +1,161 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Run the VM test matrix and compare every verdict with harness/expectations.tsv.
+#
+#   harness/check.sh                                   every row of the table
+#   harness/check.sh --kernels "deb11-5.10.0-46" --tests "dio-nofault"
+#   (make check KERNELS=... TESTS=... calls this)
+#
+# One fresh VM per scenario (kernel, test, module or none).  Results: TAP 13 on stdout
+# and in out/check/<stamp>/results.tap, one serial log per scenario beside it
+# (out/check/latest points at the newest run).  The last line is
+# "N passed, N failed, N skipped"; exit status 1 when any verdict was unexpected,
+# 2 for bad arguments.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+usage() { sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+kernels= tests=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernels) [ $# -ge 2 ] || usage; kernels=$2; shift 2 ;;
+	--tests) [ $# -ge 2 ] || usage; tests=$2; shift 2 ;;
+	-h|--help) usage ;;
+	*) die "unknown argument '$1' (see $0 --help)" ;;
+	esac
+done
+
+exp=$LOCKFIX_HARNESS/expectations.tsv
+known_tests=$(cd "$LOCKFIX_ROOT/selftests" && for d in */settings; do dirname "$d"; done)
+for k in $kernels; do matrix_row "$k" >/dev/null; done
+for t in $tests; do
+	grep -qxF "$t" <<<"$known_tests" || die "unknown test '$t' (known: $(echo $known_tests))"
+done
+[ -n "$kernels" ] || kernels=$(matrix_ids)
+[ -n "$tests" ] || tests=$known_tests
+
+# Scenarios: expectation rows whose kernel and test were selected, in matrix order.
+scenarios=()
+skipped=()
+for k in $kernels; do
+	for t in $tests; do
+		rows=$(awk -F'\t' -v k="$k" -v t="$t" '!/^#/ && $1 == k && $2 == t { print $3 "\t" $4 }' "$exp")
+		if [ -z "$rows" ]; then
+			skipped+=("$k/$t")
+			continue
+		fi
+		while IFS=$'\t' read -r m e; do scenarios+=("$k"$'\t'"$t"$'\t'"$m"$'\t'"$e"); done <<<"$rows"
+	done
+done
+
+stamp=$(date +%Y%m%d-%H%M%S)
+run=$LOCKFIX_OUT/check/$stamp
+mkdir -p "$run"
+ln -sfn "$stamp" "$LOCKFIX_OUT/check/latest"
+tap=$run/results.tap
+emit() { echo "$*" | tee -a "$tap"; }
+
+emit "TAP version 13"
+emit "1..$((${#scenarios[@]} + ${#skipped[@]}))"
+
+# Prepare kernels and builds first, timing each stage.
+declare -A prepared
+for s in "${scenarios[@]}"; do
+	k=${s%%$'\t'*}
+	[ -n "${prepared[$k]:-}" ] && continue
+	t0=$SECONDS
+	if "$LOCKFIX_HARNESS/kernel.sh" "$k" >"$run/prepare-$k.log" 2>&1 &&
+	   "$LOCKFIX_HARNESS/mkinitramfs.sh" "$k" >>"$run/prepare-$k.log" 2>&1 &&
+	   "$LOCKFIX_HARNESS/build.sh" "$k" >>"$run/prepare-$k.log" 2>&1; then
+		prepared[$k]=ok
+	else
+		prepared[$k]=failed
+		sed 's/^/# /' "$run/prepare-$k.log" | tail -20 | tee -a "$tap"
+	fi
+	emit "# stage: prepare $k: $((SECONDS - t0)) s (${prepared[$k]})"
+done
+
+# verdict LOG VMRC WANT_MODULE: print the observed verdict of one scenario.
+verdict() {
+	local log=$1 vmrc=$2 module=$3 clean prefix= tests_part
+	clean=$(tr -d '\r' <"$log")
+	case "$vmrc" in
+	124) echo "hang-unreported"; return ;;
+	125) echo "vm-died"; return ;;
+	esac
+	if [ "$module" != - ]; then
+		if grep -q "^# lockfix: module-refused " <<<"$clean"; then
+			prefix="refused+"
+		elif ! grep -q "^# lockfix: module-loaded " <<<"$clean"; then
+			echo "module-not-run"; return
+		fi
+	fi
+	local top_ok top_notok nested_notok bugs splat
+	top_ok=$(grep -c '^ok [0-9]* selftests: ' <<<"$clean" || true)
+	top_notok=$(grep -c '^not ok [0-9]* selftests: ' <<<"$clean" || true)
+	nested_notok=$(grep -c '^# not ok [0-9]' <<<"$clean" || true)
+	bugs=$(grep -c '^# # lockfix: bug-reproduced ' <<<"$clean" || true)
+	splat=$(sed -n '/^LOCKFIX-DMESG-BEGIN$/,/^LOCKFIX-DMESG-END$/p' <<<"$clean" |
+		grep -E -c 'BUG: |Oops|WARNING: |general protection|possible circular locking|possible recursive locking|inconsistent lock state|KASAN|UBSAN|Call Trace' || true)
+	if [ "$top_ok" -ge 1 ] && [ "$top_notok" = 0 ] && [ "$vmrc" = 0 ]; then
+		if grep -q '^ok [0-9]* selftests: .*# SKIP' <<<"$clean"; then
+			tests_part=skip
+		elif [ "$splat" != 0 ]; then
+			tests_part=pass-with-kernel-splat
+		else
+			tests_part=pass
+		fi
+	elif [ "$top_notok" -ge 1 ] && [ "$bugs" -ge 1 ] && [ "$bugs" = "$nested_notok" ]; then
+		tests_part=bug
+	elif grep -q '^# lockfix: test-timeout' <<<"$clean"; then
+		tests_part=timeout
+	else
+		tests_part=fail
+	fi
+	echo "$prefix$tests_part"
+}
+
+n=0 passed=0 failed=0 nskipped=0
+for s in "${scenarios[@]}"; do
+	IFS=$'\t' read -r k t m want <<<"$s"
+	n=$((n + 1))
+	name="$k/$t/$([ "$m" = - ] && echo no-module || echo "module=$m")"
+	log=$run/${k}_${t}_$([ "$m" = - ] && echo none || echo "$m").log
+	if [ "${prepared[$k]}" != ok ]; then
+		emit "not ok $n $name # preparing $k failed (see $run/prepare-$k.log)"
+		failed=$((failed + 1))
+		continue
+	fi
+	limit=$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' "$LOCKFIX_ROOT/selftests/$t/settings" | tail -1)
+	job=$run/job-$n.sh
+	{
+		echo "cd /lockfix/selftests"
+		if [ "$m" = - ]; then
+			echo "./run_tests.sh $t"
+		else
+			echo "./run_tests.sh -m /lockfix/modules/lockfix_${m//-/_}.ko $t"
+		fi
+	} >"$job"
+	t0=$SECONDS
+	vmrc=0
+	"$LOCKFIX_HARNESS/vm.sh" -q -t "$(( ${limit:-300} + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
+	got=$(verdict "$log" "$vmrc" "$m")
+	dt=$((SECONDS - t0))
+	grep -h '^# lockfix: module-refused' "$log" | sed 's/^# /# /' | tee -a "$tap" >/dev/null || true
+	if [ "$got" = "$want" ]; then
+		emit "ok $n $name # expected $want, got $got (${dt}s)"
+		passed=$((passed + 1))
+	else
+		emit "not ok $n $name # expected $want, got $got (${dt}s, log $log)"
+		tr -d '\r' <"$log" | grep -E '^(not ok|# not ok|# # lockfix|# lockfix|lockfix-)' | head -20 | sed 's/^/#   /' | tee -a "$tap"
+		failed=$((failed + 1))
+	fi
+done
+for s in "${skipped[@]}"; do
+	n=$((n + 1))
+	emit "ok $n $s # SKIP no expectation for this kernel and test in harness/expectations.tsv"
+	nskipped=$((nskipped + 1))
+done
+emit "# results: $tap"
+emit "$passed passed, $failed failed, $nskipped skipped"
+[ "$failed" = 0 ]
