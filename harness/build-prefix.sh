@@ -12,6 +12,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# Part of the cache key (lib.sh prefix_key): bump when this recipe builds differently.
+PREFIX_RECIPE=2
+
 [ $# -eq 1 ] || die "usage: $0 KERNEL-ID"
 matrix_row "$1"
 [ "$M_KIND" = prefix ] || die "$1 is not a pre-fix kernel (kind=$M_KIND)"
@@ -54,7 +57,18 @@ if [ ! -e "$src/.complete" ]; then
 	done
 	touch "$src/.complete"
 fi
+# Every revert must be in effect in the tree we build (it reverse-applies cleanly).
+reverts=()
+for p in "$LOCKFIX_HARNESS"/prefix/*.patch; do
+	patch -d "$src" -p1 -R --dry-run --quiet <"$p" >/dev/null ||
+		die "$src does not carry $(basename "$p"): delete it and rerun"
+	c=$(basename "$p" | sed -n 's/^[0-9]*-revert-\([0-9a-f]\{12\}\)-.*/\1/p')
+	[ -n "$c" ] && reverts+=("$c")
+done
 flock -u 9
+# Shown in the guest's /proc/version ("#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP ..."),
+# so a test can check it runs on a kernel that carries the reverts.
+build_version="1-lockfix-reverts$(printf -- '-%s' "${reverts[@]}")"
 
 # 3. Configure.
 # Built in place (paths in a kbuild O= dir are absolute); .complete marks a finished build.
@@ -85,7 +99,7 @@ done < <(cat "${frags[@]}" | grep -E '^CONFIG_')
 # 4. Build.
 log "building $1 (vmlinux + modules, -j$(nproc)); log: $dest/build.log"
 start=$SECONDS
-if ! make -C "$src" O="$obj" -j"$(nproc)" vmlinux modules >"$dest/build.log" 2>&1; then
+if ! make -C "$src" O="$obj" -j"$(nproc)" KBUILD_BUILD_VERSION="$build_version" vmlinux modules >"$dest/build.log" 2>&1; then
 	tail -30 "$dest/build.log" >&2
 	die "kernel build failed for $1"
 fi
@@ -98,5 +112,11 @@ ln -sfn "$dest/build" "$dest/modroot/lib/modules/$rel/build"
 ln -sfn build/vmlinux "$dest/vmlinux"
 ln -sfn modroot/lib/modules/$rel "$dest/modules"
 echo "$rel" >"$dest/release"
+printf '%s\n' "${reverts[@]}" >"$dest/reverts"
 touch "$dest/.complete"
+# Drop builds of this id under older keys (16 hex digits after the id, so
+# prefix-5.10.262 never matches prefix-5.10.262-lockdep-*).
+for old in "$LOCKFIX_CACHE/kernels/$M_ID-"????????????????; do
+	[ "$old" != "$dest" ] && [ -d "$old" ] && rm -rf "$old"
+done
 echo "$dest"

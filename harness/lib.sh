@@ -43,15 +43,17 @@ kernel_dir() {
 	echo "$LOCKFIX_CACHE/kernels/$M_ID-$key"
 }
 
-# Inputs of a pre-fix kernel build: source version, patches, config fragments, build script.
+# Inputs of a pre-fix kernel build: source version, patches, config fragments, and the
+# build recipe's version (PREFIX_RECIPE in build-prefix.sh: bump it when a change to that
+# script changes what gets built; comment or message edits then do not cost a rebuild).
 prefix_key() {
-	local frags=() f
+	local frags=() f recipe
 	IFS=, read -r -a frags <<<"$M_EXTRA"
+	recipe=$(sed -n 's/^PREFIX_RECIPE=//p' "$LOCKFIX_HARNESS/build-prefix.sh")
 	{
-		echo "$M_PACKAGES $M_RELEASE"
+		echo "$M_PACKAGES $M_RELEASE recipe=$recipe"
 		cat "$LOCKFIX_HARNESS"/prefix/*.patch
 		for f in "${frags[@]}"; do cat "$LOCKFIX_HARNESS/prefix/$f"; done
-		cat "$LOCKFIX_HARNESS/build-prefix.sh"
 	} | sha256sum | cut -c1-16
 }
 

@@ -61,3 +61,21 @@ lf_umount() {
 		echo "# scratch filesystem left mounted at $LF_MNT (busy: hung tasks hold it)"
 	fi
 }
+
+# Nested TAP from shell tests: lf_plan N, then lf_result 0|1|4 NAME [REASON] per case,
+# then exit "$(lf_exit)".
+LF_N=0 LF_FAILED=0 LF_PASSED=0
+lf_plan() { echo "TAP version 13"; echo "1..$1"; }
+lf_result() {
+	LF_N=$((LF_N + 1))
+	case "$1" in
+	0) echo "ok $LF_N $2"; LF_PASSED=$((LF_PASSED + 1)) ;;
+	4) echo "ok $LF_N $2 # SKIP ${3:-}" ;;
+	*) echo "not ok $LF_N $2${3:+ # $3}"; LF_FAILED=$((LF_FAILED + 1)) ;;
+	esac
+}
+lf_exit() {
+	if [ $LF_FAILED -gt 0 ]; then echo $KSFT_FAIL
+	elif [ $LF_PASSED -eq 0 ]; then echo $KSFT_SKIP
+	else echo $KSFT_PASS; fi
+}
