@@ -22,8 +22,7 @@ modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KBUILD_CC) modules
 
 clean:
-	@test ! -d $(KDIR) || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	$(MAKE) -C selftests clean
+	@test ! -d $(KDIR) || $(MAKE) -C $(KDIR) M=$(CURDIR) $(KBUILD_CC) clean
 
 check:
 	harness/check.sh $(if $(KERNELS),--kernels "$(KERNELS)") $(if $(TESTS),--tests "$(TESTS)")

@@ -37,7 +37,7 @@ out=$kdir/initramfs-$key.cpio.gz
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,etc,lockfix}
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,usr/local/sbin,lib,lib64,etc,lockfix}
 install -m 0755 "$LOCKFIX_HARNESS/guest-init.sh" "$stage/init"
 
 copy_with_libs() {
@@ -53,7 +53,8 @@ for t in "${have[@]}"; do copy_with_libs "$t"; done
 for n in thin_check thin_repair thin_dump thin_restore thin_ls thin_rmap thin_metadata_size; do
 	ln -s pdata_tools "$stage/usr/sbin/$n"
 done
-for n in modprobe insmod rmmod lsmod modinfo depmod; do ln -s ../bin/kmod "$stage/sbin/$n"; done
+# kmod, not busybox, for module tools (first in the guest PATH): xz/zstd modules, real errors.
+for n in modprobe insmod rmmod lsmod modinfo depmod; do ln -s /bin/kmod "$stage/usr/local/sbin/$n"; done
 ln -s ../bin/btrfs "$stage/sbin/btrfs"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$stage/etc/passwd"
 
