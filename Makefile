@@ -8,6 +8,7 @@
 #   make check KERNELS="deb11-5.10.0-46" TESTS="dio-nofault"
 #   make vm KERNEL=deb11-5.10.0-46 [SCRIPT=file]   ad-hoc guest (harness/vm.sh)
 #   make kernels [KERNELS=...]   fetch/build matrix kernels into the cache
+#   make demo                    Debian 11 hanging (and surviving with lockfix) in a VM
 KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build
 
@@ -35,4 +36,7 @@ vm:
 	@test -n "$(KERNEL)" || { echo "usage: make vm KERNEL=<id> [SCRIPT=file]" >&2; exit 2; }
 	harness/vm.sh $(KERNEL) $(SCRIPT)
 
-.PHONY: all modules clean check kernels vm
+demo:
+	harness/demo.sh
+
+.PHONY: all modules clean check kernels vm demo

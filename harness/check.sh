@@ -55,14 +55,20 @@ ln -sfn "$stamp" "$LOCKFIX_OUT/check/latest"
 tap=$run/results.tap
 emit() { echo "$*" | tee -a "$tap"; }
 
+# Kernels the scenarios need, in order; each also gets a `dkms build` check.
+sel_kernels=()
+for s in "${scenarios[@]}"; do
+	k=${s%%$'\t'*}
+	[[ " ${sel_kernels[*]} " == *" $k "* ]] || sel_kernels+=("$k")
+done
+
 emit "TAP version 13"
-emit "1..$((${#scenarios[@]} + ${#skipped[@]}))"
+emit "1..$((${#sel_kernels[@]} + ${#scenarios[@]} + ${#skipped[@]}))"
 
 # Prepare kernels and builds first, timing each stage.
 declare -A prepared
-for s in "${scenarios[@]}"; do
-	k=${s%%$'\t'*}
-	[ -n "${prepared[$k]:-}" ] && continue
+n=0 passed=0 failed=0 nskipped=0
+for k in "${sel_kernels[@]}"; do
 	t0=$SECONDS
 	if "$LOCKFIX_HARNESS/kernel.sh" "$k" >"$run/prepare-$k.log" 2>&1 &&
 	   "$LOCKFIX_HARNESS/mkinitramfs.sh" "$k" >>"$run/prepare-$k.log" 2>&1 &&
@@ -73,6 +79,19 @@ for s in "${scenarios[@]}"; do
 		sed 's/^/# /' "$run/prepare-$k.log" | tail -20 | tee -a "$tap"
 	fi
 	emit "# stage: prepare $k: $((SECONDS - t0)) s (${prepared[$k]})"
+	n=$((n + 1))
+	t0=$SECONDS
+	drc=0
+	if [ "${prepared[$k]}" != ok ]; then
+		drc=1
+	else
+		"$LOCKFIX_HARNESS/dkms-check.sh" "$k" >"$run/dkms-$k.log" 2>&1 || drc=$?
+	fi
+	case $drc in
+	0) emit "ok $n $k/dkms-build # $(grep -c 'built ' "$run/dkms-$k.log") module(s) ($((SECONDS - t0))s)"; passed=$((passed + 1)) ;;
+	4) emit "ok $n $k/dkms-build # SKIP $(tail -1 "$run/dkms-$k.log")"; nskipped=$((nskipped + 1)) ;;
+	*) emit "not ok $n $k/dkms-build # see $run/dkms-$k.log"; failed=$((failed + 1)) ;;
+	esac
 done
 
 # verdict LOG VMRC WANT_MODULE: print the observed verdict of one scenario.
@@ -115,7 +134,6 @@ verdict() {
 	echo "$prefix$tests_part"
 }
 
-n=0 passed=0 failed=0 nskipped=0
 for s in "${scenarios[@]}"; do
 	IFS=$'\t' read -r k t m want <<<"$s"
 	n=$((n + 1))
