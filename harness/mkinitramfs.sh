@@ -56,6 +56,9 @@ done
 # kmod, not busybox, for module tools (first in the guest PATH): xz/zstd modules, real errors.
 for n in modprobe insmod rmmod lsmod modinfo depmod; do ln -s /bin/kmod "$stage/usr/local/sbin/$n"; done
 ln -s ../bin/btrfs "$stage/sbin/btrfs"
+# /bin/sh is bash, not busybox ash: Debian's busybox prefers its own applets over PATH,
+# which would shadow kmod's insmod/modprobe for every script.
+ln -s bash "$stage/bin/sh"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$stage/etc/passwd"
 
 # Kernel module closure.

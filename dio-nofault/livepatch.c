@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lockfix_dio_nofault - live fix for the btrfs mmap + O_DIRECT deadlock on Debian 11.
+ *
+ * Upstream: 51bd9563b678 "btrfs: fix deadlock due to page faults during direct IO reads
+ * and writes" (v5.16; 5.15.37 with the iov_iter nofault series; never in 5.10.y).
+ * Considered: ca93e44bfb5f (async DIO across extents falls back to blocking, not short).
+ *
+ * On 5.10, btrfs_direct_IO() -> iomap_dio_rw() locks the file range and then faults in
+ * the user buffer page by page; a buffer mmap'd from the locked range faults into btrfs
+ * (btrfs_page_mkwrite / extent_readahead), which waits for the DIO: D state forever.
+ * This module makes btrfs DIO pin the whole user buffer first, with no lock held, and
+ * run on the pinned pages (no fault can happen any more); a buffer that maps the file
+ * itself goes buffered.  Design, races and data semantics: DESIGN.md.
+ *
+ *   # insmod lockfix_dio_nofault.ko
+ *   lockfix_dio_nofault: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31))
+ *   livepatch: enabling patch 'lockfix_dio_nofault'
+ *   # cat /sys/kernel/livepatch/lockfix_dio_nofault/enabled
+ *   1
+ *   # echo 0 > /sys/kernel/livepatch/lockfix_dio_nofault/enabled
+ *   # rmmod lockfix_dio_nofault
+ *
+ * Patched (klpp_ = replacement):      Looked up (klpe_ = resolved at btrfs load):
+ *   vmlinux  iomap_dio_rw              btrfs  btrfs_dio_iomap_ops
+ *   btrfs    (no function; callbacks only, for the lookup's lifetime)
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/module.h>
+#include <linux/utsname.h>
+
+#include "lockfix_features.h"
+#include "lockfix_klp.h"
+
+#define FIX "dio-nofault"
+#define UPSTREAM "51bd9563b678 (btrfs: fix deadlock due to page faults during direct IO reads and writes)"
+
+#if LOCKFIX_UPSTREAM_HAS_51bd9563b678 || !LOCKFIX_IOMAP_DIO_RW_5_10
+/* Built against a kernel that has the fix (or a newer iomap): only ever refuse. */
+static int __init lockfix_init(void)
+{
+	return lockfix_refuse_fixed(FIX, UPSTREAM);
+}
+#else
+#include "dio_nofault.h"
+
+/*
+ * What the code was written against, per build and object: the function we replace (its
+ * body is copied in dio_pinned.c), what we call instead of it, and the btrfs side whose
+ * use of iomap_dio_rw() we rely on (btrfs_direct_IO passes &btrfs_dio_iomap_ops, holds
+ * the inode and dio_sem locks, turns -ENOTBLK and short results into buffered I/O).
+ * Sizes as kallsyms gives them in that build (a refusal prints the running ones).
+ */
+static const struct lockfix_fingerprint fp_5_10_262[] = {
+	{ "vmlinux", "iomap_dio_rw", 64 },
+	{ "vmlinux", "__iomap_dio_rw", 1200 },
+	{ "btrfs", "btrfs_direct_IO", 416 },
+	{ "btrfs", "btrfs_dio_iomap_ops", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
+static const struct lockfix_fingerprint fp_5_10_223[] = {
+	{ "vmlinux", "iomap_dio_rw", 64 },
+	{ "vmlinux", "__iomap_dio_rw", 1200 },
+	{ "btrfs", "btrfs_direct_IO", 416 },
+	{ "btrfs", "btrfs_dio_iomap_ops", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
+/* Builds whose selftests passed with this module (make check, expectations.tsv). */
+static const struct lockfix_build vetted_builds[] = {
+	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_5_10_262 },
+	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_5_10_223 },
+	{ }
+};
+
+static const struct lockfix_build *running_build;
+
+static const struct iomap_ops *btrfs_dio_iomap_ops_addr;
+static const struct lockfix_sym btrfs_syms[] = {
+	{ "btrfs_dio_iomap_ops", (void **)&btrfs_dio_iomap_ops_addr },
+	{ }
+};
+
+/* btrfs is (being) loaded: check it is the btrfs we were written for, then resolve. */
+static int btrfs_pre_patch(struct klp_object *obj)
+{
+	int ret = lockfix_check_fingerprints(FIX, "btrfs", running_build->fingerprints);
+
+	if (!ret)
+		ret = lockfix_resolve("btrfs", btrfs_syms);
+	if (ret)
+		return ret;
+	WRITE_ONCE(klpe_btrfs_dio_iomap_ops, btrfs_dio_iomap_ops_addr);
+	return 0;
+}
+
+/* btrfs is going (or we are unpatched): never keep a pointer into it. */
+static void btrfs_post_unpatch(struct klp_object *obj)
+{
+	WRITE_ONCE(klpe_btrfs_dio_iomap_ops, NULL);
+}
+
+static struct klp_func vmlinux_funcs[] = {
+	{ .old_name = "iomap_dio_rw", .new_func = klpp_iomap_dio_rw },
+	{ }
+};
+
+static struct klp_func btrfs_funcs[] = {
+	{ }
+};
+
+static struct klp_object objs[] = {
+	{ .name = NULL, .funcs = vmlinux_funcs },
+	{
+		.name = "btrfs",
+		.funcs = btrfs_funcs,
+		.callbacks = {
+			.pre_patch = btrfs_pre_patch,
+			.post_unpatch = btrfs_post_unpatch,
+		},
+	},
+	{ }
+};
+
+static struct klp_patch patch = {
+	.mod = THIS_MODULE,
+	.objs = objs,
+};
+
+static int __init lockfix_init(void)
+{
+	int ret;
+
+	running_build = lockfix_check_build(FIX, vetted_builds);
+	if (!running_build)
+		return -EOPNOTSUPP;
+	ret = lockfix_lookup_init();
+	if (ret)
+		return ret;
+	ret = lockfix_check_fingerprints(FIX, "vmlinux", running_build->fingerprints);
+	if (ret)
+		return ret;
+	pr_info("enabling on %s (%s)\n", init_utsname()->release, init_utsname()->version);
+	return klp_enable_patch(&patch);
+}
+#endif
+
+static void __exit lockfix_exit(void)
+{
+}
+
+module_init(lockfix_init);
+module_exit(lockfix_exit);
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("lockfix");
+MODULE_DESCRIPTION("livepatch: btrfs O_DIRECT into/from an mmap of the same file no longer deadlocks (upstream 51bd9563b678)");
+MODULE_INFO(livepatch, "Y");
