@@ -103,8 +103,10 @@ verdict() {
 	125) echo "vm-died"; return ;;
 	esac
 	if [ "$module" != - ]; then
-		if grep -q "^# lockfix: module-refused " <<<"$clean"; then
+		if grep -q "^# lockfix: module-refused .*refusing to" <<<"$clean"; then
 			prefix="refused+"
+		elif grep -q "^# lockfix: module-refused " <<<"$clean"; then
+			echo "module-load-error"; return
 		elif ! grep -q "^# lockfix: module-loaded " <<<"$clean"; then
 			echo "module-not-run"; return
 		fi
