@@ -36,7 +36,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#ifdef HAVE_LIBURING
+#include <liburing.h>
+#endif
 
 #include "../lib/ktap.h"
 #include "../lib/hangwatch.h"
@@ -45,6 +50,13 @@
 #define MIB (1024 * KIB)
 
 enum dio_op { OP_READ, OP_WRITE };
+
+/*
+ * How the transfer is issued: one pread/pwrite on the mapping; preadv/pwritev of two
+ * segments, an anonymous buffer for the first half and the mapping's second half for
+ * the second; or one io_uring read/write (async DIO) on the mapping.
+ */
+enum dio_how { HOW_PLAIN, HOW_VEC_MIXED, HOW_URING };
 
 /*
  * A case: the buffer is a MAP_SHARED mapping of [map_off, map_off + len) of the file;
@@ -58,17 +70,24 @@ struct dio_case {
 	off_t map_off;
 	off_t io_off;
 	bool hole;
+	enum dio_how how;
 };
 
-#define SELF(n, o, l)  { n, o, l, 0, 0, false }
+#define SELF(n, o, l)  { n, o, l, 0, 0, false, HOW_PLAIN }
 static const struct dio_case cases[] = {
 	SELF("read-self-4k", OP_READ, 4 * KIB),
 	SELF("read-self-2m", OP_READ, 2 * MIB),
 	SELF("write-self-4k", OP_WRITE, 4 * KIB),	/* a mapped page written onto itself */
 	SELF("write-self-2m", OP_WRITE, 2 * MIB),
-	{ "read-hole-2m", OP_READ, 2 * MIB, 0, 0, true },
-	{ "read-cross-2m", OP_READ, 2 * MIB, 0, 2 * MIB, false },
-	{ "write-cross-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false },
+	{ "read-hole-2m", OP_READ, 2 * MIB, 0, 0, true, HOW_PLAIN },
+	{ "read-cross-2m", OP_READ, 2 * MIB, 0, 2 * MIB, false, HOW_PLAIN },
+	{ "write-cross-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false, HOW_PLAIN },
+	SELF("read-self-64m", OP_READ, 64 * MIB),
+	SELF("write-self-64m", OP_WRITE, 64 * MIB),
+	{ "readv-mixed-2m", OP_READ, 2 * MIB, 0, 0, false, HOW_VEC_MIXED },
+	{ "writev-mixed-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false, HOW_VEC_MIXED },
+	{ "uring-read-self-2m", OP_READ, 2 * MIB, 0, 0, false, HOW_URING },
+	{ "uring-write-self-2m", OP_WRITE, 2 * MIB, 0, 0, false, HOW_URING },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -152,12 +171,67 @@ out:
 struct io_outcome {
 	ssize_t ret;
 	int err;
+	uint64_t anon_sum;	/* checksum of the anonymous segment after the transfer */
 };
+
+static uint64_t checksum(const uint64_t *p, size_t len)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		sum = (sum ^ p[i]) * 0x100000001b3ULL;
+	return sum;
+}
+
+#ifdef HAVE_LIBURING
+static ssize_t uring_transfer(int fd, void *buf, size_t len, off_t off, bool is_read, int *err)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	ssize_t ret;
+	int r;
+
+	r = io_uring_queue_init(4, &ring, 0);
+	if (r < 0) {
+		*err = -r;
+		return -1;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	if (is_read)
+		io_uring_prep_read(sqe, fd, buf, len, off);
+	else
+		io_uring_prep_write(sqe, fd, buf, len, off);
+	r = io_uring_submit(&ring);
+	if (r == 1)
+		r = io_uring_wait_cqe(&ring, &cqe);
+	else if (r >= 0)
+		r = -EIO;
+	if (r < 0) {
+		io_uring_queue_exit(&ring);
+		*err = -r;
+		return -1;
+	}
+	ret = cqe->res;
+	io_uring_cqe_seen(&ring, cqe);
+	io_uring_queue_exit(&ring);
+	*err = ret < 0 ? (int)-ret : 0;
+	return ret < 0 ? -1 : ret;
+}
+#else
+static ssize_t uring_transfer(int fd, void *buf, size_t len, off_t off, bool is_read, int *err)
+{
+	(void)fd; (void)buf; (void)len; (void)off; (void)is_read;
+	*err = ENOSYS;
+	return -1;
+}
+#endif
 
 /* The transfer itself, run in a child: its result goes back through `pipefd`. */
 static void child_transfer(const char *path, const struct dio_case *c, bool direct, int pipefd)
 {
-	struct io_outcome o = { -1, 0 };
+	struct io_outcome o = { .ret = -1 };
 	int fd = open(path, O_RDWR | (direct ? O_DIRECT : 0));
 	void *map;
 
@@ -170,11 +244,38 @@ static void child_transfer(const char *path, const struct dio_case *c, bool dire
 		o.err = errno;
 		goto out;
 	}
-	if (c->op == OP_READ)
-		o.ret = pread(fd, map, c->len, c->io_off);
-	else
-		o.ret = pwrite(fd, map, c->len, c->io_off);
-	o.err = o.ret < 0 ? errno : 0;
+	if (c->how == HOW_PLAIN) {
+		if (c->op == OP_READ)
+			o.ret = pread(fd, map, c->len, c->io_off);
+		else
+			o.ret = pwrite(fd, map, c->len, c->io_off);
+		o.err = o.ret < 0 ? errno : 0;
+	} else if (c->how == HOW_URING) {
+		o.ret = uring_transfer(fd, map, c->len, c->io_off, c->op == OP_READ, &o.err);
+	} else {
+		size_t half = c->len / 2, i;
+		uint64_t *anon = aligned_alloc(4096, half);
+		struct iovec iov[2];
+
+		if (!anon) {
+			o.err = ENOMEM;
+			goto unmap;
+		}
+		for (i = 0; i < half / 8; i++)
+			anon[i] = pattern_word(0xa11, 8 * i);
+		iov[0].iov_base = anon;
+		iov[0].iov_len = half;
+		iov[1].iov_base = (char *)map + half;
+		iov[1].iov_len = half;
+		if (c->op == OP_READ)
+			o.ret = preadv(fd, iov, 2, c->io_off);
+		else
+			o.ret = pwritev(fd, iov, 2, c->io_off);
+		o.err = o.ret < 0 ? errno : 0;
+		o.anon_sum = checksum(anon, half);
+		free(anon);
+	}
+unmap:
 	if (msync(map, c->len, MS_SYNC) && !o.err)
 		o.err = errno;
 	munmap(map, c->len);
@@ -258,7 +359,7 @@ out:
 static void run_case(const char *dir, const struct dio_case *c, unsigned int seed)
 {
 	char dpath[4096], bpath[4096], why[256];
-	struct io_outcome dio = { 0 }, buf = { 0 };
+	struct io_outcome dio = { .ret = 0 }, buf = { .ret = 0 };
 	enum run_result r;
 	off_t where = 0;
 	int cmp;
@@ -290,10 +391,21 @@ static void run_case(const char *dir, const struct dio_case *c, unsigned int see
 		ktap_result(KSFT_FAIL, c->name, "O_DIRECT child failed");
 		return;
 	}
+	if (c->how == HOW_URING && dio.ret < 0 && (dio.err == ENOSYS || dio.err == EPERM) &&
+	    buf.err == dio.err) {
+		ktap_result(KSFT_SKIP, c->name, "io_uring not available");
+		unlink(dpath);
+		unlink(bpath);
+		return;
+	}
 	if (dio.ret != buf.ret || dio.err != buf.err) {
 		snprintf(why, sizeof(why), "O_DIRECT returned %zd (%s), buffered %zd (%s)", dio.ret,
 			 strerror(dio.err), buf.ret, strerror(buf.err));
 		ktap_result(KSFT_FAIL, c->name, why);
+		return;
+	}
+	if (dio.anon_sum != buf.anon_sum) {
+		ktap_result(KSFT_FAIL, c->name, "anonymous segment differs from buffered I/O");
 		return;
 	}
 	cmp = compare_files(dpath, bpath, 2 * c->len, &where);

@@ -13,8 +13,10 @@
 #ifndef LOCKFIX_HANGWATCH_H
 #define LOCKFIX_HANGWATCH_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +80,32 @@ static bool hw_matches(const char *stack, const struct hangwatch_sig *sig)
 	return hw_any(stack, sig->group_a) && (!sig->group_b || hw_any(stack, sig->group_b));
 }
 
+/*
+ * The child may hand its I/O to a kernel worker (io_uring punts to io-wq): find any task
+ * in D state whose stack carries the signature.  Returns its pid or 0.
+ */
+static pid_t hw_find_sig_task(const struct hangwatch_sig *sig, char *stack, size_t size)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+	char path[64];
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		pid_t pid = atoi(e->d_name);
+
+		if (pid <= 0 || hw_task_state(pid) != 'D')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stack", pid);
+		if (hw_read_file(path, stack, size) > 0 && hw_matches(stack, sig))
+			found = pid;
+	}
+	closedir(d);
+	return found;
+}
+
 /* Print the stack as TAP diagnostics. */
 static void hw_print_stack(pid_t pid, char state, const char *stack, double waited)
 {
@@ -102,9 +130,10 @@ static void hw_print_stack(pid_t pid, char state, const char *stack, double wait
 static enum hangwatch_result hangwatch_wait(pid_t pid, const struct hangwatch_sig *sig,
 					    int settle_s, int limit_s, int *status)
 {
-	char path[64], stack[8192], prev[8192] = "";
+	char path[64], stack[8192], prev[8192] = "", other[8192];
 	double start = hw_now(), last_sample = 0;
-	int stable = 0;
+	int stable = 0, other_stable = 0;
+	pid_t other_pid = 0, prev_other = 0;
 	char state = '?';
 
 	snprintf(path, sizeof(path), "/proc/%d/stack", pid);
@@ -132,6 +161,17 @@ static enum hangwatch_result hangwatch_wait(pid_t pid, const struct hangwatch_si
 			if (stable >= HANGWATCH_STABLE_SAMPLES && hw_matches(stack, sig)) {
 				hw_print_stack(pid, state, stack, t);
 				return HW_HUNG;
+			}
+			if (state != 'D') {
+				other_pid = hw_find_sig_task(sig, other, sizeof(other));
+				other_stable = other_pid && other_pid == prev_other ? other_stable + 1 : 0;
+				prev_other = other_pid;
+				if (other_stable >= HANGWATCH_STABLE_SAMPLES) {
+					printf("# pid %d waits (state %c) on a worker stuck on its behalf:\n",
+					       pid, state);
+					hw_print_stack(other_pid, 'D', other, t);
+					return HW_HUNG;
+				}
 			}
 			if (t >= limit_s) {
 				hw_print_stack(pid, state, stack, t);
