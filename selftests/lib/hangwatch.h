@@ -81,10 +81,13 @@ static bool hw_matches(const char *stack, const struct hangwatch_sig *sig)
 }
 
 /*
- * The child may hand its I/O to a kernel worker (io_uring punts to io-wq): find any task
- * in D state whose stack carries the signature.  Returns its pid or 0.
+ * The child may hand its I/O to a kernel worker (io_uring punts to io-wq): find a task
+ * started after the child (pid > child: workers are created for it; tasks left hung by
+ * earlier cases are older) in D state whose stack carries the signature.  Returns its
+ * pid or 0.
  */
-static pid_t hw_find_sig_task(const struct hangwatch_sig *sig, char *stack, size_t size)
+static pid_t hw_find_sig_task(pid_t child, const struct hangwatch_sig *sig, char *stack,
+			      size_t size)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -96,7 +99,7 @@ static pid_t hw_find_sig_task(const struct hangwatch_sig *sig, char *stack, size
 	while (!found && (e = readdir(d))) {
 		pid_t pid = atoi(e->d_name);
 
-		if (pid <= 0 || hw_task_state(pid) != 'D')
+		if (pid <= child || hw_task_state(pid) != 'D')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/stack", pid);
 		if (hw_read_file(path, stack, size) > 0 && hw_matches(stack, sig))
@@ -163,7 +166,7 @@ static enum hangwatch_result hangwatch_wait(pid_t pid, const struct hangwatch_si
 				return HW_HUNG;
 			}
 			if (state != 'D') {
-				other_pid = hw_find_sig_task(sig, other, sizeof(other));
+				other_pid = hw_find_sig_task(pid, sig, other, sizeof(other));
 				other_stable = other_pid && other_pid == prev_other ? other_stable + 1 : 0;
 				prev_other = other_pid;
 				if (other_stable >= HANGWATCH_STABLE_SAMPLES) {
