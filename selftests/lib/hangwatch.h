@@ -89,21 +89,33 @@ static bool hw_matches(const char *stack, const struct hangwatch_sig *sig)
 static pid_t hw_find_sig_task(pid_t child, const struct hangwatch_sig *sig, char *stack,
 			      size_t size)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
+	DIR *d = opendir("/proc"), *td;
+	struct dirent *e, *te;
 	pid_t found = 0;
-	char path[64];
+	char path[96];
 
 	if (!d)
 		return 0;
+	/* Every thread: io_uring workers are threads of the child (iou-wrk-PID) in 5.10.y. */
 	while (!found && (e = readdir(d))) {
 		pid_t pid = atoi(e->d_name);
 
-		if (pid <= child || hw_task_state(pid) != 'D')
+		if (pid <= 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stack", pid);
-		if (hw_read_file(path, stack, size) > 0 && hw_matches(stack, sig))
-			found = pid;
+		snprintf(path, sizeof(path), "/proc/%d/task", pid);
+		td = opendir(path);
+		if (!td)
+			continue;
+		while (!found && (te = readdir(td))) {
+			pid_t tid = atoi(te->d_name);
+
+			if (tid <= child || hw_task_state(tid) != 'D')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/stack", tid);
+			if (hw_read_file(path, stack, size) > 0 && hw_matches(stack, sig))
+				found = tid;
+		}
+		closedir(td);
 	}
 	closedir(d);
 	return found;
