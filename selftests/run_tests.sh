@@ -47,7 +47,9 @@ load_module() {
 	name=$(basename "$1" .ko | tr - _)
 	before=$(dmesg | wc -l)
 	if ! err=$(insmod "$1" 2>&1); then
-		reason=$(dmesg | tail -n +"$((before + 1))" | grep -i "$name\|livepatch" | tail -3 | tr '\n' ' ')
+		# The module's own refusal line(s), without the kernel's taint notices.
+		reason=$(dmesg | tail -n +"$((before + 1))" | grep -i "$name\|livepatch" |
+			grep -v -i 'taint\|verification failed' | sed 's/^\[[ 0-9.]*\] //' | tail -3 | tr '\n' ' ')
 		echo "# lockfix: module-refused $name: ${reason:-$err}"
 		return 1
 	fi

@@ -19,6 +19,7 @@
  *   # mmap_dio /mnt/btrfs                 (all cases)
  *   # mmap_dio -L                         (list cases)
  *   # mmap_dio -s 10 -l 120 /mnt/btrfs read-self-2m write-self-4k
+ *   # mmap_dio -r 20 /mnt/btrfs anon-read-1m   (repeat; anon-* cases run on request only)
  *   TAP version 13
  *   1..2
  *   ok 1 read-self-2m
@@ -56,7 +57,7 @@ enum dio_op { OP_READ, OP_WRITE };
  * segments, an anonymous buffer for the first half and the mapping's second half for
  * the second; or one io_uring read/write (async DIO) on the mapping.
  */
-enum dio_how { HOW_PLAIN, HOW_VEC_MIXED, HOW_URING };
+enum dio_how { HOW_PLAIN, HOW_VEC_MIXED, HOW_URING, HOW_ANON };
 
 /*
  * A case: the buffer is a MAP_SHARED mapping of [map_off, map_off + len) of the file;
@@ -88,7 +89,16 @@ static const struct dio_case cases[] = {
 	{ "writev-mixed-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false, HOW_VEC_MIXED },
 	{ "uring-read-self-2m", OP_READ, 2 * MIB, 0, 0, false, HOW_URING },
 	{ "uring-write-self-2m", OP_WRITE, 2 * MIB, 0, 0, false, HOW_URING },
+	/* No mapping at all: plain DIO that must behave the same patched or not. */
+	{ "anon-read-1m", OP_READ, 1 * MIB, 0, MIB, false, HOW_ANON },
+	{ "anon-write-1m", OP_WRITE, 1 * MIB, 0, MIB, false, HOW_ANON },
 };
+
+/* Cases run by default; the anon ones are for the live enable/disable test. */
+static bool default_case(const struct dio_case *c)
+{
+	return c->how != HOW_ANON;
+}
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
 /* The deadlock's signature: blocked in a page fault taken inside a direct IO. */
@@ -250,6 +260,23 @@ static void child_transfer(const char *path, const struct dio_case *c, bool dire
 		else
 			o.ret = pwrite(fd, map, c->len, c->io_off);
 		o.err = o.ret < 0 ? errno : 0;
+	} else if (c->how == HOW_ANON) {
+		size_t i;
+		uint64_t *anon = aligned_alloc(4096, c->len);
+
+		if (!anon) {
+			o.err = ENOMEM;
+			goto unmap;
+		}
+		for (i = 0; i < c->len / 8; i++)
+			anon[i] = pattern_word(0xa12, 8 * i);
+		if (c->op == OP_READ)
+			o.ret = pread(fd, anon, c->len, c->io_off);
+		else
+			o.ret = pwrite(fd, anon, c->len, c->io_off);
+		o.err = o.ret < 0 ? errno : 0;
+		o.anon_sum = checksum(anon, c->len);
+		free(anon);
 	} else if (c->how == HOW_URING) {
 		o.ret = uring_transfer(fd, map, c->len, c->io_off, c->op == OP_READ, &o.err);
 	} else {
@@ -432,7 +459,7 @@ static const struct dio_case *find_case(const char *name)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: mmap_dio [-s SETTLE_S] [-l LIMIT_S] DIR [CASE...]\n"
+	fprintf(stderr, "usage: mmap_dio [-s SETTLE_S] [-l LIMIT_S] [-r REPEAT] DIR [CASE...]\n"
 			"       mmap_dio -L\n"
 			"DIR must be on the filesystem under test (btrfs).\n");
 	exit(KSFT_FAIL);
@@ -442,10 +469,13 @@ int main(int argc, char **argv)
 {
 	const struct dio_case *sel[NCASES];
 	size_t nsel = 0, i;
-	int opt;
+	int opt, repeat = 1, r;
 
-	while ((opt = getopt(argc, argv, "s:l:L")) != -1) {
+	while ((opt = getopt(argc, argv, "s:l:r:L")) != -1) {
 		switch (opt) {
+		case 'r':
+			repeat = atoi(optarg);
+			break;
 		case 's':
 			settle_s = atoi(optarg);
 			break;
@@ -454,13 +484,13 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			for (i = 0; i < NCASES; i++)
-				printf("%s\n", cases[i].name);
+				printf("%s%s\n", cases[i].name, default_case(&cases[i]) ? "" : " (on request)");
 			return 0;
 		default:
 			usage();
 		}
 	}
-	if (optind >= argc || settle_s < 1 || limit_s < settle_s)
+	if (optind >= argc || settle_s < 1 || limit_s < settle_s || repeat < 1)
 		usage();
 	const char *dir = argv[optind++];
 
@@ -477,10 +507,12 @@ int main(int argc, char **argv)
 	}
 	if (!nsel)
 		for (i = 0; i < NCASES; i++)
-			sel[nsel++] = &cases[i];
+			if (default_case(&cases[i]))
+				sel[nsel++] = &cases[i];
 
-	ktap_header(nsel);
-	for (i = 0; i < nsel; i++)
-		run_case(dir, sel[i], (unsigned int)(sel[i] - cases) + 1);
+	ktap_header(nsel * repeat);
+	for (r = 0; r < repeat; r++)
+		for (i = 0; i < nsel; i++)
+			run_case(dir, sel[i], (unsigned int)(sel[i] - cases) + 1);
 	return ktap_finish();
 }

@@ -1,0 +1,66 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# dio-nofault live operation: with O_DIRECT I/O running, disable the livepatch, rmmod it,
+# insmod it again, three times; then the overlapping cases must pass again.  Expects no
+# hang, no oops, no data difference.  Runs only when the livepatch is loaded (run_tests.sh
+# -m lockfix_dio_nofault.ko); otherwise skips.  $LOCKFIX_MODULE_DIR: where the .ko is
+# (default /lockfix/modules, the harness's guest).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/lockfix.sh"
+
+name=lockfix_dio_nofault
+ko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$name.ko
+lp=/sys/kernel/livepatch/$name
+lf_require_root
+[ -d "$lp" ] || lf_skip "$name is not loaded"
+[ -f "$ko" ] || lf_skip "$ko not found (set LOCKFIX_MODULE_DIR)"
+lf_require_cmd mkfs.btrfs losetup truncate insmod rmmod
+
+# wait_for CONDITION-COMMAND SECONDS
+wait_for() {
+	i=0
+	while ! sh -c "$1" 2>/dev/null; do
+		[ $i -ge $(($2 * 5)) ] && return 1
+		sleep 0.2
+		i=$((i + 1))
+	done
+}
+
+lf_scratch_dev 1024
+lf_mount_btrfs "$LF_DEV"
+lf_plan 5
+bg_log=$(mktemp)
+"$here/mmap_dio" -r 15 "$LF_MNT" anon-read-1m anon-write-1m >"$bg_log" 2>&1 &
+bg=$!
+
+for cycle in 1 2 3; do
+	why=
+	echo 0 >"$lp/enabled" || why="cannot disable"
+	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
+	[ -z "$why" ] && { wait_for "rmmod $name" 30 || why="rmmod failed"; }
+	[ -z "$why" ] && { insmod "$ko" || why="insmod failed"; }
+	[ -z "$why" ] && { wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
+	if [ -z "$why" ]; then
+		lf_result 0 "cycle $cycle: disable, rmmod, insmod under I/O"
+	else
+		lf_result 1 "cycle $cycle: disable, rmmod, insmod under I/O" "$why"
+	fi
+done
+
+if wait "$bg"; then
+	lf_result 0 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives"
+else
+	sed 's/^/# /' "$bg_log"
+	lf_result 1 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives"
+fi
+rm -f "$bg_log"
+
+out=$("$here/mmap_dio" "$LF_MNT" read-self-2m write-self-2m 2>&1)
+if [ $? = 0 ]; then
+	lf_result 0 "overlapping DIO passes after re-enabling"
+else
+	echo "$out" | sed 's/^/# /'
+	lf_result 1 "overlapping DIO passes after re-enabling"
+fi
+lf_umount
+exit "$(lf_exit)"
