@@ -165,7 +165,8 @@ for s in "${scenarios[@]}"; do
 	"$LOCKFIX_HARNESS/vm.sh" -q -t "$(( ${limit:-300} + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
 	got=$(verdict "$log" "$vmrc" "$m")
 	dt=$((SECONDS - t0))
-	grep -h '^# lockfix: module-refused' "$log" | sed 's/^# /# /' | tee -a "$tap" >/dev/null || true
+	refused=$(tr -d '\r' <"$log" | grep '^# lockfix: module-refused' || true)
+	[ -z "$refused" ] || emit "$refused"
 	if [ "$got" = "$want" ]; then
 		emit "ok $n $name # expected $want, got $got (${dt}s)"
 		passed=$((passed + 1))
