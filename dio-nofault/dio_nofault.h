@@ -6,6 +6,12 @@
 #include <linux/iomap.h>
 #include <linux/uio.h>
 
+/*
+ * fs/btrfs/transaction.h (5.10.223, 5.10.262): btrfs_file_write_iter() parks this in
+ * current->journal_info for an O_DSYNC direct write.
+ */
+#define KLPE_BTRFS_DIO_SYNC_STUB ((void *)2)
+
 /* btrfs's &btrfs_dio_iomap_ops while btrfs is loaded and patched, else NULL. */
 extern const struct iomap_ops *klpe_btrfs_dio_iomap_ops;
 

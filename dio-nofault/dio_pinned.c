@@ -168,6 +168,14 @@ static ssize_t btrfs_dio_pinned(struct kiocb *iocb, struct iov_iter *iter,
 	 * does when a DIO makes no progress; the bytes then equal buffered I/O's by design.
 	 */
 	if (pins_own_pagecache(&pb, iocb->ki_filp->f_mapping)) {
+		/*
+		 * Leave exactly as btrfs_direct_IO()'s own "go buffered" return does
+		 * (fs/btrfs/inode.c, check_direct_IO() branch): drop the O_DSYNC stub, so
+		 * btrfs_file_write_iter() syncs after the buffered write and no transaction
+		 * code takes the stub for a handle.
+		 */
+		if (!is_read && current->journal_info == KLPE_BTRFS_DIO_SYNC_STUB)
+			current->journal_info = NULL;
 		ret = 0;
 		goto out;
 	}

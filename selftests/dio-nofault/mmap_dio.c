@@ -72,26 +72,29 @@ struct dio_case {
 	off_t io_off;
 	bool hole;
 	enum dio_how how;
+	int open_flags;		/* extra flags for both files' transfer fd (O_DSYNC) */
 };
 
-#define SELF(n, o, l)  { n, o, l, 0, 0, false, HOW_PLAIN }
+#define SELF(n, o, l)  { n, o, l, 0, 0, false, HOW_PLAIN, 0 }
 static const struct dio_case cases[] = {
 	SELF("read-self-4k", OP_READ, 4 * KIB),
 	SELF("read-self-2m", OP_READ, 2 * MIB),
 	SELF("write-self-4k", OP_WRITE, 4 * KIB),	/* a mapped page written onto itself */
 	SELF("write-self-2m", OP_WRITE, 2 * MIB),
-	{ "read-hole-2m", OP_READ, 2 * MIB, 0, 0, true, HOW_PLAIN },
-	{ "read-cross-2m", OP_READ, 2 * MIB, 0, 2 * MIB, false, HOW_PLAIN },
-	{ "write-cross-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false, HOW_PLAIN },
+	{ "read-hole-2m", OP_READ, 2 * MIB, 0, 0, true, HOW_PLAIN, 0 },
+	{ "read-cross-2m", OP_READ, 2 * MIB, 0, 2 * MIB, false, HOW_PLAIN, 0 },
+	{ "write-cross-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false, HOW_PLAIN, 0 },
 	SELF("read-self-64m", OP_READ, 64 * MIB),
 	SELF("write-self-64m", OP_WRITE, 64 * MIB),
-	{ "readv-mixed-2m", OP_READ, 2 * MIB, 0, 0, false, HOW_VEC_MIXED },
-	{ "writev-mixed-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false, HOW_VEC_MIXED },
-	{ "uring-read-self-2m", OP_READ, 2 * MIB, 0, 0, false, HOW_URING },
-	{ "uring-write-self-2m", OP_WRITE, 2 * MIB, 0, 0, false, HOW_URING },
+	/* O_DSYNC: the buffered fallback must still sync (btrfs's DSYNC stub handling). */
+	{ "write-self-dsync-2m", OP_WRITE, 2 * MIB, 0, 0, false, HOW_PLAIN, O_DSYNC },
+	{ "readv-mixed-2m", OP_READ, 2 * MIB, 0, 0, false, HOW_VEC_MIXED, 0 },
+	{ "writev-mixed-2m", OP_WRITE, 2 * MIB, 0, 2 * MIB, false, HOW_VEC_MIXED, 0 },
+	{ "uring-read-self-2m", OP_READ, 2 * MIB, 0, 0, false, HOW_URING, 0 },
+	{ "uring-write-self-2m", OP_WRITE, 2 * MIB, 0, 0, false, HOW_URING, 0 },
 	/* No mapping at all: plain DIO that must behave the same patched or not. */
-	{ "anon-read-1m", OP_READ, 1 * MIB, 0, MIB, false, HOW_ANON },
-	{ "anon-write-1m", OP_WRITE, 1 * MIB, 0, MIB, false, HOW_ANON },
+	{ "anon-read-1m", OP_READ, 1 * MIB, 0, MIB, false, HOW_ANON, 0 },
+	{ "anon-write-1m", OP_WRITE, 1 * MIB, 0, MIB, false, HOW_ANON, 0 },
 };
 
 /* Cases run by default; the anon ones are for the live enable/disable test. */
@@ -242,7 +245,7 @@ static ssize_t uring_transfer(int fd, void *buf, size_t len, off_t off, bool is_
 static void child_transfer(const char *path, const struct dio_case *c, bool direct, int pipefd)
 {
 	struct io_outcome o = { .ret = -1 };
-	int fd = open(path, O_RDWR | (direct ? O_DIRECT : 0));
+	int fd = open(path, O_RDWR | c->open_flags | (direct ? O_DIRECT : 0));
 	void *map;
 
 	if (fd < 0) {
