@@ -27,29 +27,11 @@ const struct iomap_ops *klpe_btrfs_dio_iomap_ops;
 struct pinned_buf {
 	struct page **pages;
 	struct bio_vec *bvecs;
-	unsigned long npinned;		/* pages pinned (each with one FOLL_PIN) */
-	unsigned long nbvecs;
+	unsigned long npinned;		/* pages pinned (one FOLL_PIN and one bvec each) */
 	size_t bytes;			/* bytes covered by bvecs, from the iter's start */
 	struct page *small_pages[DIO_ONSTACK_PAGES];
 	struct bio_vec small_bvecs[DIO_ONSTACK_PAGES];
 };
-
-static unsigned long iovec_pages(const struct iov_iter *iter)
-{
-	size_t skip = iter->iov_offset, left = iov_iter_count(iter);
-	unsigned long n = 0, i;
-
-	for (i = 0; i < iter->nr_segs && left; i++, skip = 0) {
-		unsigned long base = (unsigned long)iter->iov[i].iov_base + skip;
-		size_t len = min(iter->iov[i].iov_len - skip, left);
-
-		if (!len)
-			continue;
-		n += DIV_ROUND_UP(offset_in_page(base) + len, PAGE_SIZE);
-		left -= len;
-	}
-	return n;
-}
 
 /*
  * Pin the iter's user pages (faulting them in now, with no DIO lock held) and describe
@@ -58,7 +40,7 @@ static unsigned long iovec_pages(const struct iov_iter *iter)
  */
 static int pin_iovec(struct pinned_buf *pb, const struct iov_iter *iter, bool is_read)
 {
-	unsigned long want = iovec_pages(iter);
+	unsigned long want = iov_iter_npages(iter, INT_MAX);
 	size_t skip = iter->iov_offset, left = iov_iter_count(iter);
 	unsigned int gup_flags = is_read ? FOLL_WRITE : 0;
 	unsigned long i;
@@ -76,8 +58,9 @@ static int pin_iovec(struct pinned_buf *pb, const struct iov_iter *iter, bool is
 
 	for (i = 0; i < iter->nr_segs && left; i++, skip = 0) {
 		unsigned long base = (unsigned long)iter->iov[i].iov_base + skip;
-		size_t len = min(iter->iov[i].iov_len - skip, left);
+		size_t seg_len = min(iter->iov[i].iov_len - skip, left), len = seg_len;
 		size_t off = offset_in_page(base);
+		struct bio_vec *bv;
 		int n, got, j;
 
 		if (!len)
@@ -86,21 +69,18 @@ static int pin_iovec(struct pinned_buf *pb, const struct iov_iter *iter, bool is
 		got = pin_user_pages_fast(base & PAGE_MASK, n, gup_flags, pb->pages + pb->npinned);
 		if (got < 0)
 			got = 0;
-		for (j = 0; j < got; j++) {
-			size_t chunk = min_t(size_t, PAGE_SIZE - off, len);
-
-			pb->bvecs[pb->nbvecs].bv_page = pb->pages[pb->npinned + j];
-			pb->bvecs[pb->nbvecs].bv_offset = off;
-			pb->bvecs[pb->nbvecs].bv_len = chunk;
-			pb->nbvecs++;
-			pb->bytes += chunk;
-			len -= chunk;
+		for (j = 0; j < got; j++, pb->npinned++) {
+			bv = &pb->bvecs[pb->npinned];
+			bv->bv_page = pb->pages[pb->npinned];
+			bv->bv_offset = off;
+			bv->bv_len = min_t(size_t, PAGE_SIZE - off, len);
+			pb->bytes += bv->bv_len;
+			len -= bv->bv_len;
 			off = 0;
 		}
-		pb->npinned += got;
 		if (got < n)
 			break;
-		left -= min(iter->iov[i].iov_len - skip, left);
+		left -= seg_len;
 	}
 	return 0;
 }
@@ -130,7 +110,8 @@ static bool pins_own_pagecache(const struct pinned_buf *pb, struct address_space
 	return false;
 }
 
-static ssize_t iomap_dio_rw_sync(struct kiocb *iocb, struct iov_iter *iter,
+/* fs/iomap/direct-io.c iomap_dio_rw(), 5.10.223 and 5.10.262, verbatim. */
+static ssize_t iomap_dio_rw_body(struct kiocb *iocb, struct iov_iter *iter,
 				 const struct iomap_ops *ops, const struct iomap_dio_ops *dops,
 				 bool wait_for_completion)
 {
@@ -179,13 +160,13 @@ static ssize_t btrfs_dio_pinned(struct kiocb *iocb, struct iov_iter *iter,
 		ret = 0;
 		goto out;
 	}
-	iov_iter_bvec(&bvec_iter, is_read ? READ : WRITE, pb.bvecs, pb.nbvecs, pb.bytes);
+	iov_iter_bvec(&bvec_iter, is_read ? READ : WRITE, pb.bvecs, pb.npinned, pb.bytes);
 	/*
 	 * Always wait: the pins must outlive the bios (bvec bios take no page references).
 	 * An async iocb thus completes inline with its full result, like upstream's fallback
 	 * to blocking for async DIO (ca93e44bfb5f); aio/io_uring deliver the completion.
 	 */
-	ret = iomap_dio_rw_sync(iocb, &bvec_iter, ops, dops, true);
+	ret = iomap_dio_rw_body(iocb, &bvec_iter, ops, dops, true);
 	if (ret > 0)
 		iov_iter_advance(iter, ret);
 out:
@@ -203,7 +184,6 @@ ssize_t klpp_iomap_dio_rw(struct kiocb *iocb, struct iov_iter *iter,
 	if (btrfs_ops && ops == btrfs_ops && iter_is_iovec(iter) && iov_iter_count(iter))
 		return btrfs_dio_pinned(iocb, iter, ops, dops);
 
-	/* fs/iomap/direct-io.c iomap_dio_rw(), 5.10.223 and 5.10.262, verbatim. */
-	return iomap_dio_rw_sync(iocb, iter, ops, dops, wait_for_completion);
+	return iomap_dio_rw_body(iocb, iter, ops, dops, wait_for_completion);
 }
 #endif
