@@ -55,7 +55,8 @@ enum dio_op { OP_READ, OP_WRITE };
 /*
  * How the transfer is issued: one pread/pwrite on the mapping; preadv/pwritev of two
  * segments, an anonymous buffer for the first half and the mapping's second half for
- * the second; or one io_uring read/write (async DIO) on the mapping.
+ * the second; one io_uring read/write (async DIO) on the mapping; or a preadv/pwritev
+ * of an anonymous buffer only (no mapping involved).
  */
 enum dio_how { HOW_PLAIN, HOW_VEC_MIXED, HOW_URING, HOW_ANON };
 
@@ -241,6 +242,37 @@ static ssize_t uring_transfer(int fd, void *buf, size_t len, off_t off, bool is_
 }
 #endif
 
+/*
+ * HOW_ANON and HOW_VEC_MIXED: preadv/pwritev whose first segment is an anonymous buffer
+ * (all of the transfer for HOW_ANON, its first half for HOW_VEC_MIXED) and whose second
+ * segment is the rest of the transfer on the mapping.  The anonymous buffer starts with a
+ * fixed pattern; its checksum afterwards goes into the outcome.
+ */
+static void vec_transfer(int fd, const struct dio_case *c, void *map, struct io_outcome *o)
+{
+	size_t anon_len = c->how == HOW_ANON ? c->len : c->len / 2, i;
+	uint64_t *anon = aligned_alloc(4096, anon_len);
+	struct iovec iov[2] = {
+		{ anon, anon_len },
+		{ (char *)map + anon_len, c->len - anon_len },
+	};
+	int iovcnt = anon_len == c->len ? 1 : 2;
+
+	if (!anon) {
+		o->err = ENOMEM;
+		return;
+	}
+	for (i = 0; i < anon_len / 8; i++)
+		anon[i] = pattern_word(0xa11, 8 * i);
+	if (c->op == OP_READ)
+		o->ret = preadv(fd, iov, iovcnt, c->io_off);
+	else
+		o->ret = pwritev(fd, iov, iovcnt, c->io_off);
+	o->err = o->ret < 0 ? errno : 0;
+	o->anon_sum = checksum(anon, anon_len);
+	free(anon);
+}
+
 /* The transfer itself, run in a child: its result goes back through `pipefd`. */
 static void child_transfer(const char *path, const struct dio_case *c, bool direct, int pipefd)
 {
@@ -263,49 +295,11 @@ static void child_transfer(const char *path, const struct dio_case *c, bool dire
 		else
 			o.ret = pwrite(fd, map, c->len, c->io_off);
 		o.err = o.ret < 0 ? errno : 0;
-	} else if (c->how == HOW_ANON) {
-		size_t i;
-		uint64_t *anon = aligned_alloc(4096, c->len);
-
-		if (!anon) {
-			o.err = ENOMEM;
-			goto unmap;
-		}
-		for (i = 0; i < c->len / 8; i++)
-			anon[i] = pattern_word(0xa12, 8 * i);
-		if (c->op == OP_READ)
-			o.ret = pread(fd, anon, c->len, c->io_off);
-		else
-			o.ret = pwrite(fd, anon, c->len, c->io_off);
-		o.err = o.ret < 0 ? errno : 0;
-		o.anon_sum = checksum(anon, c->len);
-		free(anon);
 	} else if (c->how == HOW_URING) {
 		o.ret = uring_transfer(fd, map, c->len, c->io_off, c->op == OP_READ, &o.err);
 	} else {
-		size_t half = c->len / 2, i;
-		uint64_t *anon = aligned_alloc(4096, half);
-		struct iovec iov[2];
-
-		if (!anon) {
-			o.err = ENOMEM;
-			goto unmap;
-		}
-		for (i = 0; i < half / 8; i++)
-			anon[i] = pattern_word(0xa11, 8 * i);
-		iov[0].iov_base = anon;
-		iov[0].iov_len = half;
-		iov[1].iov_base = (char *)map + half;
-		iov[1].iov_len = half;
-		if (c->op == OP_READ)
-			o.ret = preadv(fd, iov, 2, c->io_off);
-		else
-			o.ret = pwritev(fd, iov, 2, c->io_off);
-		o.err = o.ret < 0 ? errno : 0;
-		o.anon_sum = checksum(anon, half);
-		free(anon);
+		vec_transfer(fd, c, map, &o);
 	}
-unmap:
 	if (msync(map, c->len, MS_SYNC) && !o.err)
 		o.err = errno;
 	munmap(map, c->len);
