@@ -112,7 +112,6 @@ ln -sfn "$dest/build" "$dest/modroot/lib/modules/$rel/build"
 ln -sfn build/vmlinux "$dest/vmlinux"
 ln -sfn modroot/lib/modules/$rel "$dest/modules"
 echo "$rel" >"$dest/release"
-printf '%s\n' "${reverts[@]}" >"$dest/reverts"
 touch "$dest/.complete"
 # Drop builds of this id under older keys (16 hex digits after the id, so
 # prefix-5.10.262 never matches prefix-5.10.262-lockdep-*).

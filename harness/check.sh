@@ -94,10 +94,10 @@ for k in "${sel_kernels[@]}"; do
 	esac
 done
 
-# verdict LOG VMRC WANT_MODULE: print the observed verdict of one scenario.
+# verdict CLEAN-LOG VMRC WANT_MODULE: print the observed verdict of one scenario, from its
+# serial log with carriage returns removed.
 verdict() {
-	local log=$1 vmrc=$2 module=$3 clean prefix= tests_part
-	clean=$(tr -d '\r' <"$log")
+	local clean=$1 vmrc=$2 module=$3 prefix= tests_part
 	case "$vmrc" in
 	124) echo "hang-unreported"; return ;;
 	125) echo "vm-died"; return ;;
@@ -157,22 +157,23 @@ for s in "${scenarios[@]}"; do
 		if [ "$m" = - ]; then
 			echo "./run_tests.sh $t"
 		else
-			echo "./run_tests.sh -m /lockfix/modules/lockfix_${m//-/_}.ko $t"
+			echo "./run_tests.sh -m /lockfix/modules/$(fix_module "$m").ko $t"
 		fi
 	} >"$job"
 	t0=$SECONDS
 	vmrc=0
 	"$LOCKFIX_HARNESS/vm.sh" -q -t "$(( ${limit:-300} + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
-	got=$(verdict "$log" "$vmrc" "$m")
+	clean=$(tr -d '\r' <"$log")
+	got=$(verdict "$clean" "$vmrc" "$m")
 	dt=$((SECONDS - t0))
-	refused=$(tr -d '\r' <"$log" | grep '^# lockfix: module-refused' || true)
+	refused=$(grep '^# lockfix: module-refused' <<<"$clean" || true)
 	[ -z "$refused" ] || emit "$refused"
 	if [ "$got" = "$want" ]; then
 		emit "ok $n $name # expected $want, got $got (${dt}s)"
 		passed=$((passed + 1))
 	else
 		emit "not ok $n $name # expected $want, got $got (${dt}s, log $log)"
-		tr -d '\r' <"$log" | grep -E '^(not ok|# not ok|# # lockfix|# lockfix|lockfix-)' | head -20 | sed 's/^/#   /' | tee -a "$tap"
+		grep -E '^(not ok|# not ok|# # lockfix|# lockfix|lockfix-)' <<<"$clean" | head -20 | sed 's/^/#   /' | tee -a "$tap"
 		failed=$((failed + 1))
 	fi
 done

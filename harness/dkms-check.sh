@@ -15,7 +15,7 @@ kdir=$("$LOCKFIX_HARNESS/kernel.sh" "$1")
 rel=$(cat "$kdir/release")
 name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' "$LOCKFIX_ROOT/dkms.conf")
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$LOCKFIX_ROOT/dkms.conf")
-fixes=$(cd "$LOCKFIX_ROOT" && ls -d */Kbuild 2>/dev/null | xargs -rn1 dirname | grep -v '^selftests$' || true)
+fixes=$(cd "$LOCKFIX_ROOT" && ls -d */Kbuild 2>/dev/null | xargs -rn1 dirname || true)
 if [ -z "$fixes" ]; then
 	echo "dkms-check: no fix module has landed yet: nothing to build"
 	exit 4
@@ -35,11 +35,12 @@ if ! "${dk[@]}" build -m "$name" -v "$ver" -k "$rel" --kernelsourcedir "$kdir/bu
 fi
 rc=0
 for f in $fixes; do
-	ko=$(find "$tmp/tree/$name/$ver/$rel" -name "lockfix_${f//-/_}.ko*" | head -1)
+	mod=$(fix_module "$f")
+	ko=$(find "$tmp/tree/$name/$ver/$rel" -name "$mod.ko*" | head -1)
 	if [ -n "$ko" ]; then
 		echo "dkms-check: $rel: built $(basename "$ko")"
 	else
-		echo "dkms-check: $rel: lockfix_${f//-/_}.ko missing after dkms build"
+		echo "dkms-check: $rel: $mod.ko missing after dkms build"
 		rc=1
 	fi
 done

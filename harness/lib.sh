@@ -57,6 +57,10 @@ prefix_key() {
 	} | sha256sum | cut -c1-16
 }
 
+# fix_module FIX-DIR: the livepatch module a fix directory builds (dkms.conf, which cannot
+# source this file, spells the same rule out).
+fix_module() { echo "lockfix_${1//-/_}"; }
+
 # kbuild_make_args ID: extra make arguments for building external modules against ID.
 # Debian 11 headers set CC=gcc-10 in .kernelvariables; bookworm has gcc 12 only, which
 # builds 5.10 cleanly (see ../shared/README.md).
