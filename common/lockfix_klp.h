@@ -46,6 +46,8 @@ unsigned long lockfix_lookup(const char *obj, const char *name);
 int lockfix_resolve(const char *obj, const struct lockfix_sym *syms);
 
 /* The entry of `vetted` (NULL-release terminated) that is the running kernel, or NULL. */
+const struct lockfix_build *lockfix_find_build(const struct lockfix_build *vetted);
+/* Same, printing the refusal (kernel, vetted builds) when there is none. */
 const struct lockfix_build *lockfix_check_build(const char *fix, const struct lockfix_build *vetted);
 /* 0 if every fingerprint of object `obj` matches (NULL-name terminated table). */
 int lockfix_check_fingerprints(const char *fix, const char *obj,
