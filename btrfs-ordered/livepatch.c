@@ -19,8 +19,7 @@
  *   # insmod lockfix_btrfs_ordered.ko          (before or after btrfs is loaded)
  *   lockfix_btrfs_ordered: enabling on 5.10.262-lockfix-prefix (#1-lockfix-reverts-... SMP recipe-3)
  *   livepatch: enabling patch 'lockfix_btrfs_ordered'
- *   # cat /sys/kernel/livepatch/lockfix_btrfs_ordered/btrfs/patched
- *   1
+ *   livepatch: applying patch 'lockfix_btrfs_ordered' to loading module 'btrfs'  (btrfs later)
  *   # echo 0 > /sys/kernel/livepatch/lockfix_btrfs_ordered/enabled; rmmod lockfix_btrfs_ordered
  *
  * Patched (klpp_ = replacement):        Looked up (klpe_, while btrfs is patched):
@@ -55,13 +54,14 @@ static int __init lockfix_init(void)
  * What the replacement was written against, per build: the function replaced (its code
  * and its inlined run_ordered_work / thresh_exec_hook are transcribed in ordered_work.c),
  * and the functions that build the work items and queues whose private layouts
- * (btrfs_async_thread.h) the replacement reads.  Sizes as kallsyms gives them.
+ * (btrfs_async_thread.h) the replacement reads.  Sizes as kallsyms gives them (the distance
+ * to the next symbol, alignment padding included; a refusal prints the running ones).
  */
 static const struct lockfix_fingerprint fp_prefix_5_10_262[] = {
-	{ "btrfs", "btrfs_work_helper", 669 },
-	{ "btrfs", "btrfs_init_work", 75 },
-	{ "btrfs", "btrfs_queue_work", 177 },
-	{ "btrfs", "__btrfs_alloc_workqueue", 314 },
+	{ "btrfs", "btrfs_work_helper", 672 },
+	{ "btrfs", "btrfs_init_work", 80 },
+	{ "btrfs", "btrfs_queue_work", 192 },
+	{ "btrfs", "__btrfs_alloc_workqueue", 320 },
 	{ "btrfs", "__tracepoint_btrfs_work_sched", LOCKFIX_ANY_SIZE },
 	{ "btrfs", "__tracepoint_btrfs_ordered_sched", LOCKFIX_ANY_SIZE },
 	{ "btrfs", "__tracepoint_btrfs_all_work_done", LOCKFIX_ANY_SIZE },
@@ -69,10 +69,10 @@ static const struct lockfix_fingerprint fp_prefix_5_10_262[] = {
 };
 
 static const struct lockfix_fingerprint fp_prefix_5_10_262_lockdep[] = {
-	{ "btrfs", "btrfs_work_helper", 904 },
-	{ "btrfs", "btrfs_init_work", 114 },
-	{ "btrfs", "btrfs_queue_work", 223 },
-	{ "btrfs", "__btrfs_alloc_workqueue", 406 },
+	{ "btrfs", "btrfs_work_helper", 912 },
+	{ "btrfs", "btrfs_init_work", 128 },
+	{ "btrfs", "btrfs_queue_work", 224 },
+	{ "btrfs", "__btrfs_alloc_workqueue", 416 },
 	{ "btrfs", "__tracepoint_btrfs_work_sched", LOCKFIX_ANY_SIZE },
 	{ "btrfs", "__tracepoint_btrfs_ordered_sched", LOCKFIX_ANY_SIZE },
 	{ "btrfs", "__tracepoint_btrfs_all_work_done", LOCKFIX_ANY_SIZE },

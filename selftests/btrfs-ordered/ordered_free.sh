@@ -15,37 +15,26 @@ here=$(cd "$(dirname "$0")" && pwd)
 lf_require_root
 rounds=${LOCKFIX_ORDERED_ROUNDS:-5}
 case "$rounds" in ''|*[!0-9]*|0) lf_fail "LOCKFIX_ORDERED_ROUNDS must be a positive number, got '$rounds'" ;; esac
-modprobe btrfs 2>/dev/null || lf_skip "btrfs module not available"
-param=/sys/module/lockfix_ordered_test/parameters
-[ -d "$param" ] && lf_fail "lockfix_ordered_test already loaded (left over from another run?)"
-insmod "$here/lockfix_ordered_test.ko" || lf_fail "cannot load lockfix_ordered_test.ko"
-
-field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+. "$here/ordered_round.sh"
+ot_load
 
 lf_plan "$rounds"
 i=1
 while [ "$i" -le "$rounds" ]; do
 	name="round $i: work item freed only after its worker's ordered loop"
-	if ! echo 1 >"$param/run"; then
+	if ! ot_round; then
 		lf_result 1 "$name" "round failed to run (see dmesg)"
-		i=$((i + 1))
-		continue
-	fi
-	r=$(cat "$param/result")
-	echo "# $r"
-	early=$(field x_freed_in_loop "$r") zslot=$(field z_slot "$r") zwait=$(field z_wait_ms "$r")
-	same=$(field ordered_on_x_worker "$r") xto=$(field x_fn_timeout "$r")
-	if [ "$xto" != 0 ] || [ "$same" != 1 ]; then
-		lf_result 1 "$name" "inconclusive: Y's ordered part did not run on X's worker ($r)"
-	elif [ "$early" = 1 ]; then
-		echo "# lockfix: bug-reproduced btrfs-ordered/round-$i: X freed inside its worker's ordered loop; Z got slot $zslot and waited ${zwait} ms behind X's worker"
+	elif ! ot_conclusive; then
+		lf_result 1 "$name" "inconclusive: Y's ordered part did not run on X's worker ($OT_RESULT)"
+	elif [ "$OT_EARLY" = 1 ]; then
+		echo "# lockfix: bug-reproduced btrfs-ordered/round-$i: X freed inside its worker's ordered loop; Z got slot $OT_ZSLOT and waited ${OT_ZWAIT} ms behind X's worker"
 		lf_result 1 "$name" "X freed early"
-	elif [ "$zslot" = X ] || [ "$zwait" -ge 4000 ]; then
-		lf_result 1 "$name" "Z stalled although X was not freed early ($r)"
+	elif [ "$OT_ZSLOT" = X ] || [ "$OT_ZWAIT" -ge 4000 ]; then
+		lf_result 1 "$name" "Z stalled although X was not freed early ($OT_RESULT)"
 	else
 		lf_result 0 "$name"
 	fi
 	i=$((i + 1))
 done
-rmmod lockfix_ordered_test
+ot_unload
 exit "$(lf_exit)"
