@@ -150,6 +150,14 @@ int lockfix_check_fingerprints(const char *fix, const char *obj,
 	return bad ? -EOPNOTSUPP : 0;
 }
 
+int lockfix_prepare_object(const char *fix, const char *obj,
+			   const struct lockfix_fingerprint *fps, const struct lockfix_sym *syms)
+{
+	int ret = lockfix_check_fingerprints(fix, obj, fps);
+
+	return ret ? ret : lockfix_resolve(obj, syms);
+}
+
 int lockfix_refuse_fixed(const char *fix, const char *commits)
 {
 	const struct new_utsname *u = init_utsname();
