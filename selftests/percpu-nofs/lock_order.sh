@@ -27,13 +27,14 @@ r=$(pt watch)
 [ "$(field watch "$r")" = 0 ] || lf_fail "cannot watch kmem:mm_page_alloc: $r"
 i=0
 while :; do
-	a=$(pt alloc nowait 4096 4096)
+	a=$(pt hold 1024 4096)
 	sleep 1
 	s=$(pt stats)
 	[ "$(field worker_allocs "$s")" -gt 0 ] && break
 	i=$((i + 1))
 	[ $i -ge 10 ] && break
 done
+pt release >/dev/null
 echo "# step 2: GFP_NOWAIT $a; worker: $s"
 if [ "$(field worker_allocs "$s")" -gt 0 ]; then
 	lf_result 0 "balance worker ran and allocated"

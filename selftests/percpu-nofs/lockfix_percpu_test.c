@@ -10,6 +10,10 @@
  *                           memalloc_nofs_save() / memalloc_noio_save()), nowait
  *                           (GFP_NOWAIT).  All with __GFP_NOWARN.
  *                           -> "ok=N fail=N first_fail=I"   (first_fail -1: none)
+ *   hold COUNT SIZE         like "alloc nowait", but keep what succeeded (until
+ *                           "release"): the populated space it used stays used, so
+ *                           the balance worker has to populate or create more
+ *   release                 free everything "hold" kept
  *   locked_nofs COUNT SIZE  the same as "alloc nofs", holding lf_fs_lock (a filesystem
  *                           lock stand-in: "prime" taught lockdep that reclaim takes it)
  *   prime                   fs_reclaim_acquire(GFP_KERNEL); lock+unlock lf_fs_lock;
@@ -47,6 +51,10 @@
 static DEFINE_MUTEX(lf_cmd_lock);	/* one command at a time */
 static DEFINE_MUTEX(lf_fs_lock);	/* the "filesystem lock" */
 static char lf_result[128] = "none\n";
+
+#define LF_HELD_MAX 65536
+static void __percpu **held;
+static int nr_held;
 
 static atomic_long_t worker_allocs, worker_reclaim_fs, worker_noio;
 static struct tracepoint *tp_page_alloc;
@@ -128,7 +136,7 @@ static int lf_watch(void)
 }
 
 /* Allocate count areas with gfp inside the scope of mode, free them, report. */
-static int lf_alloc(const char *mode, int count, size_t size, bool locked)
+static int lf_alloc(const char *mode, int count, size_t size, bool locked, bool hold)
 {
 	void __percpu **p;
 	gfp_t gfp = GFP_KERNEL | __GFP_NOWARN;
@@ -171,8 +179,12 @@ static int lf_alloc(const char *mode, int count, size_t size, bool locked)
 		memalloc_noio_restore(scope);
 	if (locked)
 		mutex_unlock(&lf_fs_lock);
-	for (i = 0; i < count; i++)
-		free_percpu(p[i]);
+	for (i = 0; i < count; i++) {
+		if (hold && p[i] && nr_held < LF_HELD_MAX)
+			held[nr_held++] = p[i];
+		else
+			free_percpu(p[i]);
+	}
 	kvfree(p);
 	snprintf(lf_result, sizeof(lf_result), "ok=%d fail=%d first_fail=%d\n",
 		 ok, fail, first_fail);
@@ -215,9 +227,18 @@ static ssize_t lf_write(struct file *file, const char __user *ubuf, size_t len, 
 	buf[len] = '\0';
 	mutex_lock(&lf_cmd_lock);
 	if (sscanf(buf, "alloc %15s %d %lu", mode, &count, &size) == 3) {
-		ret = lf_alloc(mode, count, size, false);
+		ret = lf_alloc(mode, count, size, false, false);
 	} else if (sscanf(buf, "locked_nofs %d %lu", &count, &size) == 2) {
-		ret = lf_alloc("nofs", count, size, true);
+		ret = lf_alloc("nofs", count, size, true, false);
+	} else if (sscanf(buf, "hold %d %lu", &count, &size) == 2) {
+		ret = lf_alloc("nowait", count, size, false, true);
+		snprintf(lf_result + strlen(lf_result) - 1, sizeof(lf_result) - strlen(lf_result) + 1,
+			 " held=%d\n", nr_held);
+	} else if (!strncmp(buf, "release", 7)) {
+		while (nr_held > 0)
+			free_percpu(held[--nr_held]);
+		snprintf(lf_result, sizeof(lf_result), "released\n");
+		ret = 0;
 	} else if (!strncmp(buf, "prime", 5)) {
 		fs_reclaim_acquire(GFP_KERNEL);
 		mutex_lock(&lf_fs_lock);
@@ -260,14 +281,22 @@ static const struct file_operations lf_fops = {
 
 static int __init lf_init(void)
 {
-	if (!proc_create("lockfix_percpu_test", 0600, NULL, &lf_fops))
+	held = kvcalloc(LF_HELD_MAX, sizeof(*held), GFP_KERNEL);
+	if (!held)
 		return -ENOMEM;
+	if (!proc_create("lockfix_percpu_test", 0600, NULL, &lf_fops)) {
+		kvfree(held);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 static void __exit lf_exit(void)
 {
 	remove_proc_entry("lockfix_percpu_test", NULL);
+	while (nr_held > 0)
+		free_percpu(held[--nr_held]);
+	kvfree(held);
 	if (watching) {
 		tracepoint_probe_unregister(tp_page_alloc, probe_page_alloc, NULL);
 		tracepoint_synchronize_unregister();

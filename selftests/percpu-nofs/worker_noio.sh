@@ -3,9 +3,10 @@
 # percpu-nofs (c): the percpu balance worker (pcpu_balance_workfn, which holds
 # pcpu_alloc_mutex while it allocates) runs with PF_MEMALLOC_NOIO, so none of its
 # allocations can enter FS or IO reclaim.  Upstream fix 9a5b183941b5.
-# Atomic (GFP_NOWAIT) allocations use up the populated free space; their failure makes
-# the worker populate pages; the helper's kmem:mm_page_alloc probe records, for each page
-# the worker allocates, whether its effective gfp (current_gfp_context) allows FS reclaim.
+# Atomic (GFP_NOWAIT) allocations, kept until the end, use up the populated free space;
+# their failures make the worker populate pages (or create a chunk); the helper's
+# kmem:mm_page_alloc probe records, for each page the worker allocates, whether its
+# effective gfp (current_gfp_context) allows FS reclaim.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
 . "$here/lib.sh"
@@ -17,13 +18,14 @@ r=$(pt watch)
 [ "$(field watch "$r")" = 0 ] || lf_fail "cannot watch kmem:mm_page_alloc: $r"
 i=0
 while :; do
-	a=$(pt alloc nowait 4096 4096)
+	a=$(pt hold 1024 4096)
 	sleep 1
 	s=$(pt stats)
 	[ "$(field worker_allocs "$s")" -gt 0 ] && break
 	i=$((i + 1))
 	[ $i -ge 10 ] && break
 done
+pt release >/dev/null
 echo "# GFP_NOWAIT round: $a; worker: $s"
 n=$(field worker_allocs "$s")
 fs=$(field worker_reclaim_fs "$s")
