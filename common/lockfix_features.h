@@ -33,6 +33,27 @@
 #endif
 
 /*
+ * c495dcd6fbe1 "btrfs: don't prematurely free work in run_ordered_work()" (v5.5; stable
+ * 4.9.208, 4.14.161, 4.19.92, 5.4.7).  Every kernel from these on has it, unless it was
+ * reverted on purpose: the harness's pre-fix kernels (prefix-*) do, and say so in
+ * utsname()->version ("...-lockfix-reverts-c495dcd6fbe1-..."; harness/build-prefix.sh).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 4, 7)
+#define LOCKFIX_UPSTREAM_HAS_c495dcd6fbe1 1
+#else
+#define LOCKFIX_UPSTREAM_HAS_c495dcd6fbe1 0
+#endif
+
+/*
+ * 5.10's fs/btrfs/async-thread.c: struct __btrfs_workqueue beside btrfs_workqueue (folded
+ * into one in v5.19, "btrfs: simplify WQ_HIGHPRI handling in struct btrfs_workqueue").
+ * btrfs-ordered/btrfs_async_thread.h transcribes the 5.10 layout only.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 10, 0) && LINUX_VERSION_CODE < KERNEL_VERSION(5, 11, 0)
+#define LOCKFIX_BTRFS_ASYNC_THREAD_5_10 1
+#else
+#define LOCKFIX_BTRFS_ASYNC_THREAD_5_10 0
+
  * 9a5b183941b5 "mm, percpu: do not consider sleepable allocations atomic" (2025; the
  * completion of 28307d938fb2, v5.7).  Stable: 6.1.159, 6.6.117, 6.12.59 (review series of
  * 2025-11-21); mainline from v6.15.  Checked in the binaries: Debian 12's 6.1.0-56

@@ -95,7 +95,7 @@ int lockfix_resolve(const char *obj, const struct lockfix_sym *syms)
 	return 0;
 }
 
-const struct lockfix_build *lockfix_check_build(const char *fix, const struct lockfix_build *vetted)
+const struct lockfix_build *lockfix_find_build(const struct lockfix_build *vetted)
 {
 	const struct new_utsname *u = init_utsname();
 	const struct lockfix_build *b;
@@ -103,6 +103,16 @@ const struct lockfix_build *lockfix_check_build(const char *fix, const struct lo
 	for (b = vetted; b->release; b++)
 		if (!strcmp(u->release, b->release) && !strcmp(u->version, b->version))
 			return b;
+	return NULL;
+}
+
+const struct lockfix_build *lockfix_check_build(const char *fix, const struct lockfix_build *vetted)
+{
+	const struct new_utsname *u = init_utsname();
+	const struct lockfix_build *b = lockfix_find_build(vetted);
+
+	if (b)
+		return b;
 	pr_err("%s: refusing to load: kernel %s (%s) is not a build %s was vetted on\n",
 	       KBUILD_MODNAME, u->release, u->version, fix);
 	for (b = vetted; b->release; b++)
@@ -138,6 +148,14 @@ int lockfix_check_fingerprints(const char *fix, const char *obj,
 		}
 	}
 	return bad ? -EOPNOTSUPP : 0;
+}
+
+int lockfix_prepare_object(const char *fix, const char *obj,
+			   const struct lockfix_fingerprint *fps, const struct lockfix_sym *syms)
+{
+	int ret = lockfix_check_fingerprints(fix, obj, fps);
+
+	return ret ? ret : lockfix_resolve(obj, syms);
 }
 
 int lockfix_refuse_fixed(const char *fix, const char *commits)

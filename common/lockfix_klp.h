@@ -46,10 +46,18 @@ unsigned long lockfix_lookup(const char *obj, const char *name);
 int lockfix_resolve(const char *obj, const struct lockfix_sym *syms);
 
 /* The entry of `vetted` (NULL-release terminated) that is the running kernel, or NULL. */
+const struct lockfix_build *lockfix_find_build(const struct lockfix_build *vetted);
+/* Same, printing the refusal (kernel, vetted builds) when there is none. */
 const struct lockfix_build *lockfix_check_build(const char *fix, const struct lockfix_build *vetted);
 /* 0 if every fingerprint of object `obj` matches (NULL-name terminated table). */
 int lockfix_check_fingerprints(const char *fix, const char *obj,
 			       const struct lockfix_fingerprint *fps);
+/*
+ * For a klp_object's pre_patch callback: the object's fingerprints match, then its
+ * symbols resolve (into the table's own addresses); 0 or the error to refuse with.
+ */
+int lockfix_prepare_object(const char *fix, const char *obj,
+			   const struct lockfix_fingerprint *fps, const struct lockfix_sym *syms);
 /* Refusal where the running kernel already carries the upstream fix. */
 int lockfix_refuse_fixed(const char *fix, const char *commits);
 

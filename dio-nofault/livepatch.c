@@ -88,10 +88,8 @@ static const struct lockfix_sym btrfs_syms[] = {
 /* btrfs is (being) loaded: check it is the btrfs we were written for, then resolve. */
 static int btrfs_pre_patch(struct klp_object *obj)
 {
-	int ret = lockfix_check_fingerprints(FIX, "btrfs", running_build->fingerprints);
+	int ret = lockfix_prepare_object(FIX, "btrfs", running_build->fingerprints, btrfs_syms);
 
-	if (!ret)
-		ret = lockfix_resolve("btrfs", btrfs_syms);
 	if (ret)
 		return ret;
 	WRITE_ONCE(klpe_btrfs_dio_iomap_ops, btrfs_dio_iomap_ops_addr);

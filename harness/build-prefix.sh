@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # Part of the cache key (lib.sh prefix_key): bump when this recipe builds differently.
-PREFIX_RECIPE=2
+PREFIX_RECIPE=3
 
 [ $# -eq 1 ] || die "usage: $0 KERNEL-ID"
 matrix_row "$1"
@@ -69,6 +69,10 @@ flock -u 9
 # Shown in the guest's /proc/version ("#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP ..."),
 # so a test can check it runs on a kernel that carries the reverts.
 build_version="1-lockfix-reverts$(printf -- '-%s' "${reverts[@]}")"
+# The build time would otherwise end up in utsname()->version, which the livepatches check
+# against their vetted builds: a rebuild from the same inputs (a cold CI cache) must give
+# the same string.  It reads "... SMP recipe-3".
+build_timestamp="recipe-$PREFIX_RECIPE"
 
 # 3. Configure.
 # Built in place (paths in a kbuild O= dir are absolute); .complete marks a finished build.
@@ -99,7 +103,8 @@ done < <(cat "${frags[@]}" | grep -E '^CONFIG_')
 # 4. Build.
 log "building $1 (vmlinux + modules, -j$(nproc)); log: $dest/build.log"
 start=$SECONDS
-if ! make -C "$src" O="$obj" -j"$(nproc)" KBUILD_BUILD_VERSION="$build_version" vmlinux modules >"$dest/build.log" 2>&1; then
+if ! make -C "$src" O="$obj" -j"$(nproc)" KBUILD_BUILD_VERSION="$build_version" \
+	KBUILD_BUILD_TIMESTAMP="$build_timestamp" vmlinux modules >"$dest/build.log" 2>&1; then
 	tail -30 "$dest/build.log" >&2
 	die "kernel build failed for $1"
 fi

@@ -16,16 +16,6 @@ lf_require_root
 [ -f "$ko" ] || lf_skip "$ko not found (set LOCKFIX_MODULE_DIR)"
 lf_require_cmd mkfs.btrfs losetup truncate insmod rmmod
 
-# wait_for CONDITION-COMMAND SECONDS
-wait_for() {
-	i=0
-	while ! sh -c "$1" 2>/dev/null; do
-		[ $i -ge $(($2 * 5)) ] && return 1
-		sleep 0.2
-		i=$((i + 1))
-	done
-}
-
 lf_scratch_dev 1024
 lf_mount_btrfs "$LF_DEV"
 lf_plan 5
@@ -36,10 +26,10 @@ bg=$!
 for cycle in 1 2 3; do
 	why=
 	echo 0 >"$lp/enabled" || why="cannot disable"
-	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
-	[ -z "$why" ] && { wait_for "rmmod $name" 30 || why="rmmod failed"; }
+	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
+	[ -z "$why" ] && { lf_wait_for "rmmod $name" 30 || why="rmmod failed"; }
 	[ -z "$why" ] && { insmod "$ko" || why="insmod failed"; }
-	[ -z "$why" ] && { wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
+	[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
 	if [ -z "$why" ]; then
 		lf_result 0 "cycle $cycle: disable, rmmod, insmod under I/O"
 	else

@@ -18,6 +18,17 @@ lf_require_cmd() {
 	done
 }
 
+# lf_wait_for "SHELL-CONDITION" SECONDS: poll every 0.2 s until the condition holds;
+# status 1 when it still does not after SECONDS.
+lf_wait_for() {
+	_i=0
+	while ! sh -c "$1" 2>/dev/null; do
+		[ $_i -ge $(($2 * 5)) ] && return 1
+		sleep 0.2
+		_i=$((_i + 1))
+	done
+}
+
 # lf_scratch_dev SIZE_MB: the block device to put a test filesystem on.
 # $LOCKFIX_SCRATCH_DEV (the harness passes the guest's virtio disk) is used as is and
 # WILL BE OVERWRITTEN; otherwise a loop device over a sparse file in $TMPDIR is set up

@@ -1,0 +1,77 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# btrfs-ordered live operation, with btrfs loaded and the livepatch active (run_tests.sh
+# -m lockfix_btrfs_ordered.ko; skips otherwise):
+#   1. the replacement keeps firing btrfs's tracepoints (btrfs_work_sched,
+#      btrfs_ordered_sched, btrfs_all_work_done: one per work item / ordered part / item
+#      done in a round of lockfix_ordered_test);
+#   2. disabled and removed, btrfs's original code is back: a round shows the early free
+#      again (this proves the module, not chance, made the difference);
+#   3. loaded again while btrfs is loaded (the other load order), the fix is back.
+# $LOCKFIX_MODULE_DIR: where the .ko is (default /lockfix/modules, the harness's guest).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/lockfix.sh"
+
+name=lockfix_btrfs_ordered
+ko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$name.ko
+lp=/sys/kernel/livepatch/$name
+lf_require_root
+[ -d "$lp" ] || lf_skip "$name is not loaded"
+[ -f "$ko" ] || lf_skip "$ko not found (set LOCKFIX_MODULE_DIR)"
+. "$here/ordered_round.sh"
+ot_load
+lf_plan 3
+
+# 1. Tracepoints.
+tr=/sys/kernel/tracing
+[ -d "$tr/events" ] || mount -t tracefs nodev "$tr" 2>/dev/null ||
+	{ mkdir -p /sys/kernel/debug && mount -t debugfs nodev /sys/kernel/debug; tr=/sys/kernel/debug/tracing; }
+events="btrfs_work_sched btrfs_ordered_sched btrfs_all_work_done"
+if [ -d "$tr/events/btrfs/btrfs_work_sched" ]; then
+	echo >"$tr/trace"
+	for e in $events; do echo 1 >"$tr/events/btrfs/$e/enable"; done
+	ot_round
+	for e in $events; do echo 0 >"$tr/events/btrfs/$e/enable"; done
+	got=
+	for e in $events; do got="$got $e=$(grep -c " $e:" "$tr/trace")"; done
+	# A round: X, Y, Z scheduled; X's and Y's ordered parts; X, Y, Z done (other btrfs
+	# work, if any, only adds).
+	case "$got" in
+	*work_sched=[012]\ *|*ordered_sched=[01]\ *|*all_work_done=[012]) lf_result 1 "replacement fires btrfs tracepoints" "counted:$got" ;;
+	*) lf_result 0 "replacement fires btrfs tracepoints" ;;
+	esac
+	echo "# events:$got"
+else
+	lf_result 4 "replacement fires btrfs tracepoints" "no btrfs trace events (tracefs?)"
+fi
+
+# 2. Disabled and removed: the original again.
+why=
+echo 0 >"$lp/enabled" || why="cannot disable"
+[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish"; }
+[ -z "$why" ] && { lf_wait_for "rmmod $name" 30 || why="rmmod failed"; }
+if [ -n "$why" ]; then
+	lf_result 1 "disabled: btrfs's original code runs again" "$why"
+elif ! ot_round || ! ot_conclusive; then
+	lf_result 1 "disabled: btrfs's original code runs again" "round failed ($OT_RESULT)"
+elif [ "$OT_EARLY" = 1 ]; then
+	lf_result 0 "disabled: btrfs's original code runs again"
+else
+	lf_result 1 "disabled: btrfs's original code runs again" "no early free without the patch: is this kernel vulnerable? ($OT_RESULT)"
+fi
+
+# 3. Loaded after btrfs.
+why=
+insmod "$ko" || why="insmod failed"
+[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
+if [ -n "$why" ]; then
+	lf_result 1 "loaded after btrfs: fixed again" "$why"
+elif ! ot_round || ! ot_conclusive; then
+	lf_result 1 "loaded after btrfs: fixed again" "round failed ($OT_RESULT)"
+elif [ "$OT_EARLY" = 0 ] && [ "$OT_ZSLOT" != X ]; then
+	lf_result 0 "loaded after btrfs: fixed again"
+else
+	lf_result 1 "loaded after btrfs: fixed again" "$OT_RESULT"
+fi
+ot_unload
+exit "$(lf_exit)"
