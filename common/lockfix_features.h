@@ -53,6 +53,7 @@
 #define LOCKFIX_BTRFS_ASYNC_THREAD_5_10 1
 #else
 #define LOCKFIX_BTRFS_ASYNC_THREAD_5_10 0
+#endif
 
  * 9a5b183941b5 "mm, percpu: do not consider sleepable allocations atomic" (2025; the
  * completion of 28307d938fb2, v5.7).  Stable: 6.1.159, 6.6.117, 6.12.59 (review series of
