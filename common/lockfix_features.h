@@ -55,6 +55,7 @@
 #define LOCKFIX_BTRFS_ASYNC_THREAD_5_10 0
 #endif
 
+/*
  * 9a5b183941b5 "mm, percpu: do not consider sleepable allocations atomic" (2025; the
  * completion of 28307d938fb2, v5.7).  Stable: 6.1.159, 6.6.117, 6.12.59 (review series of
  * 2025-11-21); mainline from v6.15.  Checked in the binaries: Debian 12's 6.1.0-56

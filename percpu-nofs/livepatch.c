@@ -212,20 +212,16 @@ static const struct lockfix_fingerprint fp_prefix_lockdep_5_10_262[] = {
 };
 
 /*
- * Builds whose selftests passed with this module (make check, expectations.tsv).  The
- * pre-fix builds carry the build date in their version string: they are vetted by
- * release and fingerprints (they are built from pinned inputs, harness/build-prefix.sh),
- * so the version column holds the part that never changes.
+ * Builds whose selftests passed with this module (make check, expectations.tsv): the
+ * Debian 11 builds, and the pre-fix kernels (harness/build-prefix.sh gives them a
+ * reproducible utsname version, "... SMP recipe-N").
  */
+#define PREFIX_VERSION "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP recipe-3"
 static const struct lockfix_build vetted_builds[] = {
 	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_deb_5_10_262 },
 	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_deb_5_10_223 },
-	{ }
-};
-
-static const struct lockfix_build prefix_builds[] = {
-	{ "5.10.262-lockfix-prefix", "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP", fp_prefix_5_10_262 },
-	{ "5.10.262-lockfix-prefix-lockdep", "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP", fp_prefix_lockdep_5_10_262 },
+	{ "5.10.262-lockfix-prefix", PREFIX_VERSION, fp_prefix_5_10_262 },
+	{ "5.10.262-lockfix-prefix-lockdep", PREFIX_VERSION, fp_prefix_lockdep_5_10_262 },
 	{ }
 };
 
@@ -245,31 +241,14 @@ static struct klp_patch patch = {
 	.objs = objs,
 };
 
-/* The pre-fix kernels: exact release, version prefix (it ends with the build date). */
-static const struct lockfix_build *lockfix_check_prefix_build(void)
-{
-	const struct new_utsname *u = init_utsname();
-	const struct lockfix_build *b;
-
-	for (b = prefix_builds; b->release; b++)
-		if (!strcmp(u->release, b->release) &&
-		    !strncmp(u->version, b->version, strlen(b->version)))
-			return b;
-	return NULL;
-}
-
 static int __init lockfix_init(void)
 {
 	const struct lockfix_build *build;
 	int ret;
 
-	build = lockfix_check_prefix_build();
+	build = lockfix_check_build(FIX, vetted_builds);
 	if (!build)
-		build = lockfix_check_build(FIX, vetted_builds);
-	if (!build) {
-		pr_err("  (or a lockfix pre-fix build: 5.10.262-lockfix-prefix[-lockdep])\n");
 		return -EOPNOTSUPP;
-	}
 	ret = lockfix_lookup_init();
 	if (ret)
 		return ret;

@@ -29,6 +29,7 @@
 #include <asm/sections.h>
 
 #include "lockfix_features.h"
+#include "lockfix_trace.h"
 
 /* Only the 5.10 builds carry the copies (livepatch.c refuses everywhere else). */
 #if LOCKFIX_PERCPU_5_10 && !LOCKFIX_UPSTREAM_HAS_9a5b183941b5
@@ -49,22 +50,12 @@
 
 /*
  * lockfix: trace_percpu_*() cannot be called from a module (their struct tracepoint is
- * not exported).  This is __DO_TRACE() (include/linux/tracepoint.h, 5.10) on the
- * resolved struct: enabled key -> the tracepoint's iterator (__traceiter_*) runs every
- * registered probe, under preempt_disable_notrace() as in the original.
+ * not exported): LOCKFIX_TRACE (common/lockfix_trace.h) fires the resolved struct
+ * tracepoint the way __DO_TRACE does in 5.10.
  */
-#define LF_TRACE(tp, proto, ...)						\
-	do {									\
-		struct tracepoint *__tp = (tp);					\
-		if (static_key_enabled(&__tp->key)) {				\
-			preempt_disable_notrace();				\
-			((int (*)(void *, proto))__tp->iterator)(NULL, __VA_ARGS__); \
-			preempt_enable_notrace();				\
-		}								\
-	} while (0)
-#define LF_PROTO_ALLOC bool, bool, size_t, size_t, void *, int, void __percpu *
-#define LF_PROTO_FAIL bool, bool, size_t, size_t
-#define LF_PROTO_DESTROY void *
+#define LF_PROTO_ALLOC (void *, bool, bool, size_t, size_t, void *, int, void __percpu *)
+#define LF_PROTO_FAIL (void *, bool, bool, size_t, size_t)
+#define LF_PROTO_DESTROY (void *, void *)
 
 /* ---- small static helpers of mm/percpu.c / percpu-internal.h, inlined in vmlinux ---- */
 
@@ -349,7 +340,7 @@ static void pcpu_destroy_chunk(struct pcpu_chunk *chunk)
 		return;
 
 	/* lockfix: pcpu_stats_chunk_dealloc() is empty without CONFIG_PERCPU_STATS */
-	LF_TRACE(klpe___tracepoint_percpu_destroy_chunk, LF_PROTO_DESTROY, chunk->base_addr);
+	LOCKFIX_TRACE(klpe___tracepoint_percpu_destroy_chunk, LF_PROTO_DESTROY, chunk->base_addr);
 
 	if (chunk->data)
 		klpe_pcpu_free_vm_areas(chunk->data, *klpe_pcpu_nr_groups);
@@ -534,7 +525,7 @@ area_found:
 	ptr = lf_addr_to_pcpu_ptr(chunk->base_addr + off);
 	kmemleak_alloc_percpu(ptr, size, gfp);
 
-	LF_TRACE(klpe___tracepoint_percpu_alloc_percpu, LF_PROTO_ALLOC,
+	LOCKFIX_TRACE(klpe___tracepoint_percpu_alloc_percpu, LF_PROTO_ALLOC,
 		 reserved, is_atomic, size, align, chunk->base_addr, off, ptr);
 
 	pcpu_memcg_post_alloc_hook(objcg, chunk, off, size);
@@ -544,7 +535,7 @@ area_found:
 fail_unlock:
 	spin_unlock_irqrestore(klpe_pcpu_lock, flags);
 fail:
-	LF_TRACE(klpe___tracepoint_percpu_alloc_percpu_fail, LF_PROTO_FAIL,
+	LOCKFIX_TRACE(klpe___tracepoint_percpu_alloc_percpu_fail, LF_PROTO_FAIL,
 		 reserved, is_atomic, size, align);
 
 	if (!is_atomic && do_warn && warn_limit) {
