@@ -23,15 +23,6 @@ lf_require_root
 lf_require_cmd insmod rmmod
 pt_load
 
-wait_for() {
-	i=0
-	while ! sh -c "$1" 2>/dev/null; do
-		[ $i -ge $(($2 * 5)) ] && return 1
-		sleep 0.2
-		i=$((i + 1))
-	done
-}
-
 lf_plan 5
 stop=$(mktemp)
 bg_log=$(mktemp)
@@ -47,10 +38,10 @@ for cycle in 1 2 3; do
 	why=
 	sleep 1
 	echo 0 >"$lp/enabled" || why="cannot disable"
-	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
-	[ -z "$why" ] && { wait_for "rmmod $name" 30 || why="rmmod failed"; }
+	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
+	[ -z "$why" ] && { lf_wait_for "rmmod $name" 30 || why="rmmod failed"; }
 	[ -z "$why" ] && { insmod "$ko" || why="insmod failed"; }
-	[ -z "$why" ] && { wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
+	[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
 	if [ -z "$why" ]; then
 		lf_result 0 "cycle $cycle: disable, rmmod, insmod under percpu allocations"
 	else
