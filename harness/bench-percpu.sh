@@ -30,9 +30,11 @@ b1() { echo "bench $ops $size" > \$t; cut -d= -f2 < \$t; }
 b() { m=; for k in \$(seq $runs); do x=\$(b1); [ -z "\$m" ] || [ "\$x" -lt "\$m" ] && m=\$x; done; echo \$m; }
 b >/dev/null; b >/dev/null	# warm-up
 for r in \$(seq $rounds); do
+	sleep 2	# let the previous rmmod's/insmod's deferred work (RCU, kprobe/ftrace) settle
 	echo "bench \$r unpatched \$(b)"
 	insmod /lockfix/modules/lockfix_percpu_nofs.ko
 	while [ "\$(cat \$lp/transition)" != 0 ]; do sleep 0.2; done
+	sleep 2
 	echo "bench \$r patched \$(b)"
 	echo 0 > \$lp/enabled
 	while [ -d \$lp ]; do sleep 0.2; done
