@@ -55,4 +55,30 @@
 #define LOCKFIX_BTRFS_ASYNC_THREAD_5_10 0
 #endif
 
+/*
+ * 9a5b183941b5 "mm, percpu: do not consider sleepable allocations atomic" (2025; the
+ * completion of 28307d938fb2, v5.7).  Stable: 6.1.159, 6.6.117, 6.12.59 (review series of
+ * 2025-11-21); mainline from v6.15.  Checked in the binaries: Debian 12's 6.1.0-56
+ * (6.1.192) and 6.12.117 set PF_MEMALLOC_NOIO in pcpu_balance_workfn, 5.10.262 does not.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0) || \
+	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 59) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)) || \
+	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 117) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 7, 0)) || \
+	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 159) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0))
+#define LOCKFIX_UPSTREAM_HAS_9a5b183941b5 1
+#else
+#define LOCKFIX_UPSTREAM_HAS_9a5b183941b5 0
+#endif
+
+/*
+ * The 5.10 percpu allocator whose pcpu_alloc()/pcpu_balance_workfn() percpu-nofs copies:
+ * per-type chunk lists (3c7be18ac9a0 "mm: memcg/percpu: account percpu memory to memory
+ * cgroups", v5.9) and no pcpu_reclaim_populated() yet (v5.14).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 10, 0) && LINUX_VERSION_CODE < KERNEL_VERSION(5, 11, 0)
+#define LOCKFIX_PERCPU_5_10 1
+#else
+#define LOCKFIX_PERCPU_5_10 0
+#endif
+
 #endif

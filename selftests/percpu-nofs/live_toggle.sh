@@ -1,0 +1,67 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# percpu-nofs live operation: with percpu allocations running (NOFS-scoped GFP_KERNEL,
+# which take pcpu_alloc_mutex and create/populate chunks when patched, and GFP_NOWAIT
+# ones, which keep the balance worker queued and running), disable the livepatch, rmmod
+# it, insmod it again, three times: every transition must finish (the worker may be
+# inside the old or the new pcpu_balance_workfn when the patch switches), nothing may
+# oops; afterwards NOFS allocations must succeed again.  Runs only when the livepatch is
+# loaded (run_tests.sh -m lockfix_percpu_nofs.ko) and not on lockdep kernels (the
+# unpatched windows would record the pre-fix dependency that lock_order.sh tests).
+# $LOCKFIX_MODULE_DIR: where the .ko is (default /lockfix/modules, the harness's guest).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/lockfix.sh"
+. "$here/lib.sh"
+
+name=lockfix_percpu_nofs
+ko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$name.ko
+lp=/sys/kernel/livepatch/$name
+lf_require_root
+[ -d "$lp" ] || lf_skip "$name is not loaded"
+[ -f "$ko" ] || lf_skip "$ko not found (set LOCKFIX_MODULE_DIR)"
+[ -e /proc/lockdep ] && lf_skip "lockdep kernel (see comment)"
+lf_require_cmd insmod rmmod
+pt_load
+
+lf_plan 5
+stop=$(mktemp)
+bg_log=$(mktemp)
+(
+	while [ -e "$stop" ]; do
+		pt alloc nofs 512 4096 || echo "helper error (nofs)"
+		pt alloc nowait 512 4096 || echo "helper error (nowait)"
+	done
+) >"$bg_log" 2>&1 &
+bg=$!
+
+for cycle in 1 2 3; do
+	why=
+	sleep 1
+	echo 0 >"$lp/enabled" || why="cannot disable"
+	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
+	[ -z "$why" ] && { lf_wait_for "rmmod $name" 30 || why="rmmod failed"; }
+	[ -z "$why" ] && { insmod "$ko" || why="insmod failed"; }
+	[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
+	if [ -z "$why" ]; then
+		lf_result 0 "cycle $cycle: disable, rmmod, insmod under percpu allocations"
+	else
+		lf_result 1 "cycle $cycle: disable, rmmod, insmod under percpu allocations" "$why"
+	fi
+done
+
+rm -f "$stop"
+if wait "$bg" && ! grep -q 'helper error' "$bg_log"; then
+	lf_result 0 "allocations during the cycles: $(grep -c . "$bg_log") rounds, no helper error"
+else
+	sed 's/^/# /' "$bg_log" | tail -5
+	lf_result 1 "allocations during the cycles" "helper error"
+fi
+rm -f "$bg_log"
+
+r=$(pt alloc nofs 2048 4096)
+if [ "$(field fail "$r")" = 0 ]; then
+	lf_result 0 "NOFS-scoped allocations succeed after re-enabling: $r"
+else
+	lf_result 1 "NOFS-scoped allocations succeed after re-enabling" "$r"
+fi
+exit "$(lf_exit)"
