@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lockfix_dm_thin_reset - live fix for the dm-thin ABBA deadlock between shrinker_rwsem
+ * and the pool worker on Debian 11.
+ *
+ * Upstream: d48300120627 "dm thin metadata: Fix ABBA deadlock by resetting
+ * dm_bufio_client" (v6.5; stable 6.1.70 only, never 5.10.y) and its companion
+ * cb65b282c964 "dm thin metadata: check fail_io before using data_sm" (v6.4-rc7).
+ * They follow 8111964f1b85 (v6.2, in 5.10.y), whose abort still creates and destroys a
+ * block manager from the pool worker.
+ *
+ * On 5.10, a failed thin-pool metadata operation makes the pool worker call
+ * dm_pool_abort_metadata(), which builds a new block manager (dm_bufio_client_create() ->
+ * register_shrinker() -> down_write(&shrinker_rwsem)) and destroys the old one
+ * (unregister_shrinker()).  A shrink_slab() (drop_caches, kswapd) holding shrinker_rwsem
+ * for read while it waits on I/O to a thin device of that pool - I/O only the worker can
+ * complete - closes the cycle: the pool and everything on it hang.  This module makes the
+ * abort reset the existing block manager instead (no shrinker registration at all), makes
+ * teardown NULL-safe, and checks fail_io before data_sm is used.  Design: DESIGN.md.
+ *
+ *   # insmod lockfix_dm_thin_reset.ko
+ *   lockfix_dm_thin_reset: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31))
+ *   livepatch: enabling patch 'lockfix_dm_thin_reset'
+ *   # modprobe dm_thin_pool        (or already loaded: patched at once)
+ *   livepatch: applying patch 'lockfix_dm_thin_reset' to loading module 'dm_thin_pool'
+ *   # cat /sys/kernel/livepatch/lockfix_dm_thin_reset/enabled
+ *   1
+ *   # echo 0 > /sys/kernel/livepatch/lockfix_dm_thin_reset/enabled; rmmod lockfix_dm_thin_reset
+ *
+ * Patched (klpp_, thin_impl.h), all in dm_thin_pool:
+ *   dm_pool_abort_metadata     reset the bufio client, re-open; no bm create/destroy
+ *   dm_pool_metadata_close     destroy whatever is left, also after a failed abort;
+ *                              pools whose abort failed before the patch: as before
+ *   dm_pool_block_is_shared    fail_io checked (cb65b282c964)
+ *   dm_pool_inc_data_range     fail_io checked (cb65b282c964)
+ *   dm_pool_dec_data_range     fail_io checked (cb65b282c964)
+ * Looked up (klpe_, at dm_thin_pool load, cleared when it goes):
+ *   dm_thin_pool        __open_or_format_metadata, __commit_transaction (static)
+ *   dm_persistent_data  dm_tm_destroy, dm_block_manager_destroy, dm_bm_is_read_only
+ *   dm_bufio            dm_bufio_write_dirty_buffers, dm_bufio_forget_buffers,
+ *                       dm_bufio_get_block_size
+ * Fingerprinted besides: dm_thin_pool __destroy_persistent_data_objects and
+ * dm_pool_metadata_open (their code is what the replaced functions undo and mirror),
+ * dm_persistent_data dm_block_manager_create and dm_bm_block_size (struct
+ * dm_block_manager starts with its bufio client).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/module.h>
+#include <linux/utsname.h>
+
+#include "lockfix_features.h"
+#include "lockfix_klp.h"
+
+#define FIX "dm-thin-reset"
+#define UPSTREAM "d48300120627 (dm thin metadata: Fix ABBA deadlock by resetting dm_bufio_client) " \
+	"and cb65b282c964 (dm thin metadata: check fail_io before using data_sm)"
+
+#if LOCKFIX_UPSTREAM_HAS_d48300120627
+/* Built against a kernel that has the fix: only ever refuse. */
+static int __init lockfix_init(void)
+{
+	return lockfix_refuse_fixed(FIX, UPSTREAM);
+}
+#elif !LOCKFIX_DM_THIN_METADATA_5_10
+/* Neither fixed nor the 5.10 code this backport mirrors (e.g. 5.15): never vetted. */
+static const struct lockfix_build vetted_builds[] = { { } };
+
+static int __init lockfix_init(void)
+{
+	lockfix_check_build(FIX, vetted_builds);
+	return -EOPNOTSUPP;
+}
+#else
+#include <linux/dm-bufio.h>
+#include "dm_thin_reset.h"
+
+/*
+ * Sizes as kallsyms gives them (distance to the next symbol) in each vetted build; a
+ * refusal prints the running ones.  5.10.223 and 5.10.262 differ in dm-thin-metadata.c by
+ * the in-core held_root (struct layout: thin_impl.h) and so in the two static functions.
+ */
+static const struct lockfix_fingerprint fp_5_10_262[] = {
+	{ "dm_thin_pool", "dm_pool_abort_metadata", 336 },
+	{ "dm_thin_pool", "dm_pool_metadata_close", 304 },
+	{ "dm_thin_pool", "dm_pool_block_is_shared", 144 },
+	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
+	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
+	{ "dm_thin_pool", "__open_or_format_metadata", 976 },
+	{ "dm_thin_pool", "__commit_transaction", 592 },
+	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
+	{ "dm_thin_pool", "dm_pool_metadata_open", 432 },
+	{ "dm_persistent_data", "dm_tm_destroy", 48 },
+	{ "dm_persistent_data", "dm_block_manager_create", 160 },
+	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
+	{ "dm_persistent_data", "dm_bm_block_size", 16 },
+	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
+	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 480 },
+	{ "dm_bufio", "dm_bufio_forget_buffers", 192 },
+	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
+static const struct lockfix_fingerprint fp_5_10_223[] = {
+	{ "dm_thin_pool", "dm_pool_abort_metadata", 336 },
+	{ "dm_thin_pool", "dm_pool_metadata_close", 304 },
+	{ "dm_thin_pool", "dm_pool_block_is_shared", 144 },
+	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
+	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
+	{ "dm_thin_pool", "__open_or_format_metadata", 960 },
+	{ "dm_thin_pool", "__commit_transaction", 576 },
+	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
+	{ "dm_thin_pool", "dm_pool_metadata_open", 432 },
+	{ "dm_persistent_data", "dm_tm_destroy", 48 },
+	{ "dm_persistent_data", "dm_block_manager_create", 160 },
+	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
+	{ "dm_persistent_data", "dm_bm_block_size", 16 },
+	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
+	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 480 },
+	{ "dm_bufio", "dm_bufio_forget_buffers", 192 },
+	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
+/* Builds whose selftests passed with this module (make check, expectations.tsv). */
+static const struct lockfix_build vetted_builds[] = {
+	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_5_10_262 },
+	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_5_10_223 },
+	{ }
+};
+
+/* Which replacement code (struct layout) each vetted build gets, by index. */
+static const struct dm_thin_reset_ops *const vetted_ops[] = {
+	&dm_thin_reset_ops_5_10_262,
+	&dm_thin_reset_ops_5_10_223,
+};
+
+static const struct lockfix_build *running_build;
+
+int (*klpe___open_or_format_metadata)(struct dm_pool_metadata *pmd, bool format_device);
+int (*klpe___commit_transaction)(struct dm_pool_metadata *pmd);
+void (*klpe_dm_tm_destroy)(struct dm_transaction_manager *tm);
+void (*klpe_dm_block_manager_destroy)(struct dm_block_manager *bm);
+bool (*klpe_dm_bm_is_read_only)(struct dm_block_manager *bm);
+static int (*klpe_dm_bufio_write_dirty_buffers)(struct dm_bufio_client *c);
+static void (*klpe_dm_bufio_forget_buffers)(struct dm_bufio_client *c, sector_t block,
+					    sector_t n_blocks);
+static unsigned (*klpe_dm_bufio_get_block_size)(struct dm_bufio_client *c);
+
+atomic_t lockfix_dm_thin_aborts = ATOMIC_INIT(0);
+atomic_t lockfix_dm_thin_closed_preabort = ATOMIC_INIT(0);
+
+/* Resolved into locals first: the klpe_ pointers are set only once all are found. */
+static void *r_open, *r_commit, *r_tm_destroy, *r_bm_destroy, *r_bm_ro, *r_wdb, *r_forget, *r_bsize;
+
+static const struct lockfix_sym thin_syms[] = {
+	{ "__open_or_format_metadata", &r_open },
+	{ "__commit_transaction", &r_commit },
+	{ }
+};
+static const struct lockfix_sym pdata_syms[] = {
+	{ "dm_tm_destroy", &r_tm_destroy },
+	{ "dm_block_manager_destroy", &r_bm_destroy },
+	{ "dm_bm_is_read_only", &r_bm_ro },
+	{ }
+};
+static const struct lockfix_sym bufio_syms[] = {
+	{ "dm_bufio_write_dirty_buffers", &r_wdb },
+	{ "dm_bufio_forget_buffers", &r_forget },
+	{ "dm_bufio_get_block_size", &r_bsize },
+	{ }
+};
+
+/* drivers/md/persistent-data/dm-block-manager.c: struct dm_block_manager. */
+struct lockfix_dm_block_manager {
+	struct dm_bufio_client *bufio;
+	bool read_only:1;
+};
+
+/* THIN_METADATA_BLOCK_SIZE << SECTOR_SHIFT: the block size of every thin-pool bm. */
+#define LOCKFIX_THIN_METADATA_BLOCK_BYTES 4096
+
+/*
+ * dm_block_manager_reset() -> dm_bufio_client_reset() of d48300120627, from exported
+ * dm-bufio calls only: upstream's drop_buffers() writes the dirty buffers and frees every
+ * buffer; here dm_bufio_write_dirty_buffers() writes them and waits, after which no buffer
+ * is dirty or under I/O, and dm_bufio_forget_buffers() over the whole block range frees
+ * every one not held.  None is held: the abort has just destroyed every tm/sm and holds
+ * root_lock.  Upstream's flush_work(&c->shrink_work) is left out: a pending shrink work
+ * only frees clean unheld buffers (as it may at any time), and reaching shrink_work would
+ * need the private struct dm_bufio_client layout.  Write errors are ignored as
+ * drop_buffers() ignores them: the re-open that follows reads from the device and fails
+ * the pool if the device is bad.
+ */
+void lockfix_bm_reset(struct dm_block_manager *bm)
+{
+	struct dm_bufio_client *c = ((struct lockfix_dm_block_manager *)bm)->bufio;
+
+	if (WARN_ON_ONCE(klpe_dm_bufio_get_block_size(c) != LOCKFIX_THIN_METADATA_BLOCK_BYTES))
+		return;
+	klpe_dm_bufio_write_dirty_buffers(c);
+	klpe_dm_bufio_forget_buffers(c, 0, ~(sector_t)0);
+}
+
+static struct klp_func thin_funcs[] = {
+	{ .old_name = "dm_pool_abort_metadata" },
+	{ .old_name = "dm_pool_metadata_close" },
+	{ .old_name = "dm_pool_block_is_shared" },
+	{ .old_name = "dm_pool_inc_data_range" },
+	{ .old_name = "dm_pool_dec_data_range" },
+	{ }
+};
+
+/* dm_thin_pool is (being) loaded: its stack is the one we were written for? Then resolve. */
+static int thin_pre_patch(struct klp_object *obj)
+{
+	const struct lockfix_fingerprint *fps = running_build->fingerprints;
+	int ret;
+
+	ret = lockfix_check_fingerprints(FIX, "dm_thin_pool", fps) ?:
+	      lockfix_check_fingerprints(FIX, "dm_persistent_data", fps) ?:
+	      lockfix_check_fingerprints(FIX, "dm_bufio", fps) ?:
+	      lockfix_resolve("dm_thin_pool", thin_syms) ?:
+	      lockfix_resolve("dm_persistent_data", pdata_syms) ?:
+	      lockfix_resolve("dm_bufio", bufio_syms);
+	if (ret)
+		return ret;
+	WRITE_ONCE(klpe___open_or_format_metadata, r_open);
+	WRITE_ONCE(klpe___commit_transaction, r_commit);
+	WRITE_ONCE(klpe_dm_tm_destroy, r_tm_destroy);
+	WRITE_ONCE(klpe_dm_block_manager_destroy, r_bm_destroy);
+	WRITE_ONCE(klpe_dm_bm_is_read_only, r_bm_ro);
+	WRITE_ONCE(klpe_dm_bufio_write_dirty_buffers, r_wdb);
+	WRITE_ONCE(klpe_dm_bufio_forget_buffers, r_forget);
+	WRITE_ONCE(klpe_dm_bufio_get_block_size, r_bsize);
+	return 0;
+}
+
+static void thin_post_patch(struct klp_object *obj)
+{
+	pr_info("dm_thin_pool patched\n");
+}
+
+/* dm_thin_pool is going (or we are unpatched): never keep a pointer into its stack. */
+static void thin_post_unpatch(struct klp_object *obj)
+{
+	WRITE_ONCE(klpe___open_or_format_metadata, NULL);
+	WRITE_ONCE(klpe___commit_transaction, NULL);
+	WRITE_ONCE(klpe_dm_tm_destroy, NULL);
+	WRITE_ONCE(klpe_dm_block_manager_destroy, NULL);
+	WRITE_ONCE(klpe_dm_bm_is_read_only, NULL);
+	WRITE_ONCE(klpe_dm_bufio_write_dirty_buffers, NULL);
+	WRITE_ONCE(klpe_dm_bufio_forget_buffers, NULL);
+	WRITE_ONCE(klpe_dm_bufio_get_block_size, NULL);
+	r_open = r_commit = r_tm_destroy = r_bm_destroy = r_bm_ro = r_wdb = r_forget = r_bsize = NULL;
+	pr_info("dm_thin_pool unpatched: %d abort(s) by reset, %d pool(s) closed in pre-patch abort state\n",
+		atomic_read(&lockfix_dm_thin_aborts), atomic_read(&lockfix_dm_thin_closed_preabort));
+}
+
+static struct klp_object objs[] = {
+	{
+		.name = "dm_thin_pool",
+		.funcs = thin_funcs,
+		.callbacks = {
+			.pre_patch = thin_pre_patch,
+			.post_patch = thin_post_patch,
+			.post_unpatch = thin_post_unpatch,
+		},
+	},
+	{ }
+};
+
+static struct klp_patch patch = {
+	.mod = THIS_MODULE,
+	.objs = objs,
+};
+
+static int __init lockfix_init(void)
+{
+	const struct dm_thin_reset_ops *ops;
+	int ret;
+
+	running_build = lockfix_check_build(FIX, vetted_builds);
+	if (!running_build)
+		return -EOPNOTSUPP;
+	ops = vetted_ops[running_build - vetted_builds];
+	thin_funcs[0].new_func = ops->abort_metadata;
+	thin_funcs[1].new_func = ops->metadata_close;
+	thin_funcs[2].new_func = ops->block_is_shared;
+	thin_funcs[3].new_func = ops->inc_data_range;
+	thin_funcs[4].new_func = ops->dec_data_range;
+	ret = lockfix_lookup_init();
+	if (ret)
+		return ret;
+	pr_info("enabling on %s (%s)\n", init_utsname()->release, init_utsname()->version);
+	return klp_enable_patch(&patch);
+}
+#endif
+
+static void __exit lockfix_exit(void)
+{
+}
+
+module_init(lockfix_init);
+module_exit(lockfix_exit);
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("lockfix");
+MODULE_DESCRIPTION("livepatch: dm-thin metadata abort resets its bufio client instead of re-creating it (no shrinker_rwsem deadlock; upstream d48300120627 + cb65b282c964)");
+MODULE_INFO(livepatch, "Y");
