@@ -49,6 +49,7 @@
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/utsname.h>
 
 #include "lockfix_features.h"
@@ -151,6 +152,23 @@ static unsigned (*klpe_dm_bufio_get_block_size)(struct dm_bufio_client *c);
 
 atomic_t lockfix_dm_thin_aborts = ATOMIC_INIT(0);
 atomic_t lockfix_dm_thin_closed_preabort = ATOMIC_INIT(0);
+
+/*
+ * Read-only counters in /sys/module/lockfix_dm_thin_reset/parameters/ (for the selftest
+ * and for admins): aborts done by reset, pools closed in the pre-patch failed-abort state.
+ */
+static int lockfix_get_counter(char *buf, const struct kernel_param *kp)
+{
+	return scnprintf(buf, PAGE_SIZE, "%d\n", atomic_read((atomic_t *)kp->arg));
+}
+
+static const struct kernel_param_ops lockfix_counter_ops = {
+	.get = lockfix_get_counter,
+};
+module_param_cb(aborts, &lockfix_counter_ops, &lockfix_dm_thin_aborts, 0444);
+MODULE_PARM_DESC(aborts, "metadata aborts done by resetting the block manager");
+module_param_cb(preabort_closes, &lockfix_counter_ops, &lockfix_dm_thin_closed_preabort, 0444);
+MODULE_PARM_DESC(preabort_closes, "pools closed whose abort had failed before the patch");
 
 /* Resolved into locals first: the klpe_ pointers are set only once all are found. */
 static void *r_open, *r_commit, *r_tm_destroy, *r_bm_destroy, *r_bm_ro, *r_wdb, *r_forget, *r_bsize;

@@ -4,7 +4,15 @@
 # shrinker_rwsem and waits on I/O to a thin device of that pool.
 # Upstream fix: d48300120627 (v6.5; 6.1.70) + cb65b282c964.  Vulnerable: Debian 11 (5.10).
 #
-#   # ./thin_abort.sh
+#   # ./thin_abort.sh [error|flakey]
+#     error   the metadata slice becomes dm-error: the abort's re-open fails too (pool Fail)
+#     flakey  dm-flakey error_writes: the commit fails, the abort re-opens the metadata from
+#             the reset block manager and the pool goes read-only; the committed data must
+#             read back through the re-opened metadata while the pool is still up
+#     preabort  (only with lockfix_dm_thin_reset loaded) disable and unload the livepatch,
+#             fail an abort the old way (no shrinker: no deadlock, the pool is left with
+#             pmd->bm == NULL and dangling tm/sm pointers), load the livepatch again, then
+#             remove the pool: the patched close must recognise that state
 # Uses $LOCKFIX_SCRATCH_DEV if set (it is overwritten), else a loop device in $TMPDIR.
 #
 # A thin pool on two dm-linear slices of the scratch device; 8 MiB written to a thin
@@ -23,6 +31,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 SETTLE=${LOCKFIX_HANG_SETTLE:-30}	# seconds before a blocked worker may count as hung
 LIMIT=${LOCKFIX_HANG_LIMIT:-180}	# give up (plain failure, never "bug") after this
+MODE=${1:-error}
+case "$MODE" in error|flakey|preabort) ;; *) echo "usage: $0 [error|flakey|preabort]" >&2; exit 2 ;; esac
+lpname=lockfix_dm_thin_reset
+lp=/sys/kernel/livepatch/$lpname
+lpko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$lpname.ko
 P=lfthin
 META=32768		# 16 MiB metadata slice
 DATA=2097152		# 1 GiB data slice
@@ -34,6 +47,10 @@ M=/dev/mapper
 lf_require_root
 lf_require_cmd dmsetup thin_check thin_repair dd md5sum insmod rmmod timeout
 [ -f "$helper" ] || lf_skip "test helper $(basename "$helper") not built for $(uname -r)"
+if [ $MODE = preabort ]; then
+	[ -d $lp ] || lf_skip "$lpname is not loaded"
+	[ -f "$lpko" ] || lf_skip "$lpko not found (set LOCKFIX_MODULE_DIR)"
+fi
 modprobe dm_thin_pool 2>/dev/null
 dmsetup targets 2>/dev/null | grep -q '^thin-pool' || lf_skip "no dm thin-pool target"
 
@@ -42,10 +59,13 @@ say() { echo "# $*"; }
 run() { out=$("$@" 2>&1) || { say "command failed: $*"; echo "$out" | sed 's/^/#   /'; return 1; }; }
 pool_table() { echo "0 $DATA thin-pool $M/${P}_meta $M/${P}_data 128 0 1 skip_block_zeroing"; }
 pool_mode() { timeout 20 dmsetup status ${P}_pool 2>/dev/null | awk '{ print ($4 == "Fail") ? "Fail" : $8 }'; }
-meta_table() {	# linear | error
+meta_table() {	# linear | error | flakey
 	run dmsetup suspend ${P}_meta &&
-	if [ "$1" = error ]; then run dmsetup load ${P}_meta --table "0 $META error"
-	else run dmsetup load ${P}_meta --table "0 $META linear $LF_DEV 0"; fi &&
+	case "$1" in
+	error) run dmsetup load ${P}_meta --table "0 $META error" ;;
+	flakey) run dmsetup load ${P}_meta --table "0 $META flakey $LF_DEV 0 0 3600 1 error_writes" ;;
+	*) run dmsetup load ${P}_meta --table "0 $META linear $LF_DEV 0" ;;
+	esac &&
 	run dmsetup resume ${P}_meta
 }
 # stack_of PID: one line, frames joined (for comparing and matching)
@@ -55,6 +75,15 @@ state_of() { sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null; }
 abort_task() {
 	for d in /proc/[0-9]*; do
 		grep -q dm_pool_abort_metadata "$d/stack" 2>/dev/null && { echo "${d#/proc/}"; return; }
+	done
+}
+# wait_for CONDITION-COMMAND SECONDS
+wait_for() {
+	i=0
+	while ! sh -c "$1" >/dev/null 2>&1; do
+		[ $i -ge $(($2 * 5)) ] && return 1
+		sleep 0.2
+		i=$((i + 1))
 	done
 }
 dump_stack() { say "$2 (pid $1, state $(state_of "$1")):"; sed 's/^/#     /' "/proc/$1/stack" 2>/dev/null; }
@@ -82,93 +111,132 @@ if [ -n "$why" ]; then
 fi
 lf_result 0 "setup: thin pool, 8 MiB written and flushed"
 
+# 2 (preabort). an abort fails under the unpatched code, then the livepatch comes back
+if [ $MODE = preabort ]; then
+	case=preabort-close
+	why=
+	echo 0 >$lp/enabled || why="cannot disable $lpname"
+	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 60 || why="unpatching did not finish"; }
+	[ -z "$why" ] && { wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
+	[ -z "$why" ] && { meta_table error || why="cannot switch the metadata slice to dm-error"; }
+	dmesg_before=$(dmesg | wc -l)
+	[ -z "$why" ] && dd if=/dev/zero of=$M/${P}_thin bs=4096 count=1 seek=16384 conv=fsync 2>/dev/null &&
+		why="a write + fsync on the failed pool succeeded"
+	[ -z "$why" ] && { wait_for "dmsetup status ${P}_pool | grep -q Fail" 30 || why="pool not in Fail mode"; }
+	[ -z "$why" ] && { dmesg | tail -n +"$((dmesg_before + 1))" | grep -q 'failed to abort metadata transaction' ||
+		why="the unpatched abort did not fail"; }
+	[ -z "$why" ] && { insmod "$lpko" || why="insmod $lpko failed"; }
+	[ -z "$why" ] && { wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="patching transition did not finish"; }
+	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed unpatched, livepatch loaded again" "$why"
+	[ -z "$why" ] || exit "$(lf_exit)"
+else
 # 2. metadata fails while shrink_slab waits on the pool
-case=shrinker-abort
-meta_table error || lf_fail "cannot switch the metadata slice to dm-error"
-insmod "$helper" || lf_fail "insmod $helper failed"
-echo "$M/${P}_thin" >$hp/target || lf_fail "helper cannot open $M/${P}_thin"
-echo 131072 >$hp/sector
-dmesg_before=$(dmesg | wc -l)
-echo 1 >$hp/arm
-t0=$(now_ms)
-sh -c 'echo 2 > /proc/sys/vm/drop_caches' &
-dc=$!
-hung= prev= stable=0 st=
-while :; do
-	st=$(cat $hp/state)
-	case "$st" in done*) break ;; esac
+	case=shrinker-abort-$MODE
+	modprobe dm_flakey 2>/dev/null
+	meta_table $MODE || lf_fail "cannot switch the metadata slice to $MODE"
+	insmod "$helper" || lf_fail "insmod $helper failed"
+	echo "$M/${P}_thin" >$hp/target || lf_fail "helper cannot open $M/${P}_thin"
+	echo 131072 >$hp/sector
+	dmesg_before=$(dmesg | wc -l)
+	echo 1 >$hp/arm
+	t0=$(now_ms)
+	sh -c 'echo 2 > /proc/sys/vm/drop_caches' &
+	dc=$!
+	hung= prev= stable=0 st=
+	while :; do
+		st=$(cat $hp/state)
+		case "$st" in done*) break ;; esac
+		el=$(( $(now_ms) - t0 ))
+		if [ $el -ge $((SETTLE * 1000)) ]; then
+			w=$(abort_task)
+			ws=$([ -n "$w" ] && stack_of "$w")
+			ds=$(stack_of $dc)
+			if [ -n "$w" ] && [ "$(state_of "$w")" = D ] && [ "$(state_of $dc)" = D ] &&
+			   echo "$ws" | grep -q 'register_shrinker' &&
+			   echo "$ds" | grep -q 'lockfix_thin_shrink_scan' && echo "$ds" | grep -q 'shrink_slab'; then
+				if [ "$ws" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
+				prev=$ws
+				[ $stable -ge 3 ] && { hung=1; break; }
+			fi
+		fi
+		[ $el -ge $((LIMIT * 1000)) ] && break
+		sleep 1
+	done
 	el=$(( $(now_ms) - t0 ))
-	if [ $el -ge $((SETTLE * 1000)) ]; then
+	if [ -n "$hung" ]; then
+		dump_stack "$w" "pool worker"
+		dump_stack $dc "drop_caches"
+		say "lockfix: bug-reproduced dm-thin-reset/$case: pool worker blocked in (un)register_shrinker under dm_pool_abort_metadata while shrink_slab waits on thin I/O (stable for $((el / 1000)) s)"
+		lf_result 1 "$case: metadata failure under shrink_slab, no hang" "deadlock"
+		for c in "teardown: dmsetup remove" "metadata restored: thin_check clean or thin_repair" "data flushed before the failure reads back"; do
+			lf_result 4 "$c" "pool deadlocked"
+		done
+		exit "$(lf_exit)"
+	fi
+	case "$st" in
+	done*) ;;
+	*)
 		w=$(abort_task)
-		ws=$([ -n "$w" ] && stack_of "$w")
-		ds=$(stack_of $dc)
-		if [ -n "$w" ] && [ "$(state_of "$w")" = D ] && [ "$(state_of $dc)" = D ] &&
-		   echo "$ws" | grep -q 'register_shrinker' &&
-		   echo "$ds" | grep -q 'lockfix_thin_shrink_scan' && echo "$ds" | grep -q 'shrink_slab'; then
-			if [ "$ws" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
-			prev=$ws
-			[ $stable -ge 3 ] && { hung=1; break; }
+		[ -n "$w" ] && dump_stack "$w" "abort task"
+		dump_stack $dc "drop_caches"
+		lf_result 1 "$case: metadata failure under shrink_slab, no hang" "no completion after $((el / 1000)) s, state '$st' (no deadlock signature)"
+		exit "$(lf_exit)"
+		;;
+	esac
+	why=
+	# the drop_caches writer returns once its scan did
+	i=0
+	while kill -0 $dc 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+	kill -0 $dc 2>/dev/null && why="drop_caches still running after its scan finished"
+	wait $dc 2>/dev/null
+	mode= i=0
+	while [ $i -lt 60 ]; do
+		mode=$(pool_mode)
+		[ "$mode" = Fail ] && break
+		[ $MODE = flakey ] && [ "$mode" = ro ] && break
+		sleep 0.5
+		i=$((i + 1))
+	done
+	fail_ms=$(( $(now_ms) - t0 ))
+	err=$(echo "$st" | sed -n 's/.*err=\(-*[0-9]*\).*/\1/p')
+	bio_ms=$(echo "$st" | sed -n 's/.*ms=\([0-9]*\).*/\1/p')
+	log=$(dmesg | tail -n +"$((dmesg_before + 1))")
+	echo "$log" | grep -i 'thin' | sed 's/^/#   dmesg: /' | head -8
+	[ -z "$why" ] && ! echo "$log" | grep -q 'aborting current metadata transaction' &&
+		why="the pool never aborted a transaction (metadata failure not hit)"
+	[ -z "$why" ] && [ "$err" = 0 ] && why="the write under shrink_slab succeeded: the pool did not fail it"
+	if [ $MODE = error ]; then
+		[ -z "$why" ] && [ "$mode" != Fail ] && why="pool mode '$mode', not Fail"
+		[ -z "$why" ] && ! echo "$log" | grep -q 'failed to abort metadata transaction' &&
+			why="the abort's re-open did not fail on dm-error metadata?"
+	else
+		[ -z "$why" ] && [ "$mode" != ro ] && why="pool mode '$mode', not ro (read-only after a successful abort)"
+		[ -z "$why" ] && echo "$log" | grep -q 'failed to abort metadata transaction' &&
+			why="the abort failed although the metadata is readable"
+		if [ -z "$why" ]; then
+			got=$(dd if=$M/${P}_thin bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
+			[ "$got" = "$want" ] || why="read-only pool after the abort: data md5 $got, written $want"
 		fi
 	fi
-	[ $el -ge $((LIMIT * 1000)) ] && break
-	sleep 1
-done
-el=$(( $(now_ms) - t0 ))
-if [ -n "$hung" ]; then
-	dump_stack "$w" "pool worker"
-	dump_stack $dc "drop_caches"
-	say "lockfix: bug-reproduced dm-thin-reset/$case: pool worker blocked in (un)register_shrinker under dm_pool_abort_metadata while shrink_slab waits on thin I/O (stable for $((el / 1000)) s)"
-	lf_result 1 "$case: metadata failure under shrink_slab, no hang" "deadlock"
-	for c in "teardown: dmsetup remove" "metadata restored: thin_check clean or thin_repair" "data flushed before the failure reads back"; do
-		lf_result 4 "$c" "pool deadlocked"
-	done
-	exit "$(lf_exit)"
+	say "figure: metadata failure -> pool $mode: write under shrink_slab failed (err=$err) after ${bio_ms} ms, pool status $mode seen at ${fail_ms} ms (provisional, TCG)"
+	if [ -n "$why" ]; then
+		lf_result 1 "$case: metadata failure under shrink_slab, no hang" "$why"
+	else
+		lf_result 0 "$case: metadata failure under shrink_slab, no hang"
+	fi
+	echo none >$hp/target
+	rmmod lockfix_thin_shrinker 2>/dev/null
+
 fi
-case "$st" in
-done*) ;;
-*)
-	w=$(abort_task)
-	[ -n "$w" ] && dump_stack "$w" "abort task"
-	dump_stack $dc "drop_caches"
-	lf_result 1 "$case: metadata failure under shrink_slab, no hang" "no completion after $((el / 1000)) s, state '$st' (no deadlock signature)"
-	exit "$(lf_exit)"
-	;;
-esac
-why=
-# the drop_caches writer returns once its scan did
-i=0
-while kill -0 $dc 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
-kill -0 $dc 2>/dev/null && why="drop_caches still running after its scan finished"
-wait $dc 2>/dev/null
-mode= i=0
-while [ $i -lt 60 ]; do
-	mode=$(pool_mode)
-	[ "$mode" = Fail ] && break
-	sleep 0.5
-	i=$((i + 1))
-done
-fail_ms=$(( $(now_ms) - t0 ))
-err=$(echo "$st" | sed -n 's/.*err=\(-*[0-9]*\).*/\1/p')
-bio_ms=$(echo "$st" | sed -n 's/.*ms=\([0-9]*\).*/\1/p')
-log=$(dmesg | tail -n +"$((dmesg_before + 1))")
-echo "$log" | grep -i 'thin' | sed 's/^/#   dmesg: /' | head -8
-[ -z "$why" ] && ! echo "$log" | grep -q 'aborting current metadata transaction' &&
-	why="the pool never aborted a transaction (metadata failure not hit)"
-[ -z "$why" ] && [ "$err" = 0 ] && why="the write under shrink_slab succeeded: the pool did not fail it"
-[ -z "$why" ] && [ "$mode" != Fail ] && why="pool mode '$mode', not Fail"
-say "figure: metadata failure -> pool Fail: write under shrink_slab failed (err=$err) after ${bio_ms} ms, pool status Fail at ${fail_ms} ms (provisional, TCG)"
-if [ -n "$why" ]; then
-	lf_result 1 "$case: metadata failure under shrink_slab, no hang" "$why"
-else
-	lf_result 0 "$case: metadata failure under shrink_slab, no hang"
-fi
-echo none >$hp/target
-rmmod lockfix_thin_shrinker 2>/dev/null
 
 # 3. teardown
 why=
 timeout 60 dmsetup remove ${P}_thin >/dev/null 2>&1 || why="dmsetup remove ${P}_thin failed or hung"
 [ -z "$why" ] && { timeout 60 dmsetup remove ${P}_pool >/dev/null 2>&1 || why="dmsetup remove ${P}_pool failed or hung"; }
+if [ -z "$why" ] && [ $MODE = preabort ]; then
+	n=$(cat /sys/module/$lpname/parameters/preabort_closes 2>/dev/null)
+	[ "$n" = 1 ] || why="the patched close did not see the pre-patch abort state (preabort_closes=$n)"
+fi
 if [ -n "$why" ]; then
 	lf_result 1 "teardown: dmsetup remove" "$why"
 	lf_result 4 "metadata restored: thin_check clean or thin_repair" "teardown failed"
