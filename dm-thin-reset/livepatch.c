@@ -125,10 +125,40 @@ static const struct lockfix_fingerprint fp_5_10_223[] = {
 	{ }
 };
 
+/*
+ * lockfix's own pre-fix test kernel with PROVE_LOCKING (harness/matrix.tsv
+ * prefix-5.10.262-lockdep): Debian's 5.10.262 source, dm-thin untouched, its own config
+ * (lockdep grows the rwsem in struct dm_pool_metadata: the layout comes from its headers).
+ * Vetted so that the selftests run under lockdep; its utsname version carries (truncated)
+ * its build time, so a rebuilt test kernel is refused until vetted again.
+ */
+static const struct lockfix_fingerprint fp_prefix_5_10_262_lockdep[] = {
+	{ "dm_thin_pool", "dm_pool_abort_metadata", 352 },
+	{ "dm_thin_pool", "dm_pool_metadata_close", 288 },
+	{ "dm_thin_pool", "dm_pool_block_is_shared", 160 },
+	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
+	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
+	{ "dm_thin_pool", "__open_or_format_metadata", 2048 },
+	{ "dm_thin_pool", "__commit_transaction", 1024 },
+	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
+	{ "dm_thin_pool", "dm_pool_metadata_open", 320 },
+	{ "dm_persistent_data", "dm_tm_destroy", 128 },
+	{ "dm_persistent_data", "dm_block_manager_create", 160 },
+	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
+	{ "dm_persistent_data", "dm_bm_block_size", 16 },
+	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
+	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 672 },
+	{ "dm_bufio", "dm_bufio_forget_buffers", 208 },
+	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
 /* Builds whose selftests passed with this module (make check, expectations.tsv). */
 static const struct lockfix_build vetted_builds[] = {
 	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_5_10_262 },
 	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_5_10_223 },
+	{ "5.10.262-lockfix-prefix-lockdep", "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP Sun Nov 22 02:5",
+	  fp_prefix_5_10_262_lockdep },
 	{ }
 };
 
@@ -136,6 +166,7 @@ static const struct lockfix_build vetted_builds[] = {
 static const struct dm_thin_reset_ops *const vetted_ops[] = {
 	&dm_thin_reset_ops_5_10_262,
 	&dm_thin_reset_ops_5_10_223,
+	&dm_thin_reset_ops_5_10_262,
 };
 
 static const struct lockfix_build *running_build;
