@@ -82,12 +82,21 @@ void lockfix_bm_reset(struct dm_block_manager *bm);
 extern atomic_t lockfix_dm_thin_aborts;
 extern atomic_t lockfix_dm_thin_closed_preabort;
 
+/*
+ * Pools whose abort failed under this patch (live, reset block manager; tm/sm NULL): the
+ * original close would leak that block manager, so when the patch is disabled they are
+ * first put into the state the original code leaves behind (livepatch.c).
+ */
+void lockfix_failed_pool_add(struct dm_pool_metadata *pmd);
+void lockfix_failed_pool_del(struct dm_pool_metadata *pmd);
+
 struct dm_thin_reset_ops {
 	int (*abort_metadata)(struct dm_pool_metadata *pmd);
 	int (*metadata_close)(struct dm_pool_metadata *pmd);
 	int (*block_is_shared)(struct dm_pool_metadata *pmd, dm_block_t b, bool *result);
 	int (*inc_data_range)(struct dm_pool_metadata *pmd, dm_block_t b, dm_block_t e);
 	int (*dec_data_range)(struct dm_pool_metadata *pmd, dm_block_t b, dm_block_t e);
+	void (*unpatch_fixup)(struct dm_pool_metadata *pmd);
 };
 
 extern const struct dm_thin_reset_ops dm_thin_reset_ops_5_10_262;

@@ -170,6 +170,7 @@ static const struct dm_thin_reset_ops *const vetted_ops[] = {
 };
 
 static const struct lockfix_build *running_build;
+static const struct dm_thin_reset_ops *running_ops;
 
 int (*klpe___open_or_format_metadata)(struct dm_pool_metadata *pmd, bool format_device);
 int (*klpe___commit_transaction)(struct dm_pool_metadata *pmd);
@@ -253,6 +254,57 @@ void lockfix_bm_reset(struct dm_block_manager *bm)
 	klpe_dm_bufio_forget_buffers(c, 0, ~(sector_t)0);
 }
 
+/*
+ * Failed pools (see dm_thin_reset.h).  Lock order: lockfix_failed_lock before a pool's
+ * root_lock; the abort registers a pool only after dropping root_lock.  The table only
+ * grows by failed pools and shrinks when they are closed; a pool beyond its size keeps
+ * working, only its block manager would leak if the patch were disabled before its close.
+ */
+#define LOCKFIX_MAX_FAILED_POOLS 64
+static DEFINE_MUTEX(lockfix_failed_lock);
+static struct dm_pool_metadata *lockfix_failed[LOCKFIX_MAX_FAILED_POOLS];
+static bool lockfix_unpatching;
+
+void lockfix_failed_pool_add(struct dm_pool_metadata *pmd)
+{
+	int i;
+
+	mutex_lock(&lockfix_failed_lock);
+	if (lockfix_unpatching) {
+		/* The unpatch fixup already ran: convert this late one ourselves. */
+		running_ops->unpatch_fixup(pmd);
+		goto out;
+	}
+	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++)
+		if (!lockfix_failed[i] || lockfix_failed[i] == pmd)
+			break;
+	if (i < LOCKFIX_MAX_FAILED_POOLS)
+		lockfix_failed[i] = pmd;
+	else
+		pr_warn("more than %d failed thin pools: disabling the patch before closing them leaks a block manager\n",
+			LOCKFIX_MAX_FAILED_POOLS);
+out:
+	mutex_unlock(&lockfix_failed_lock);
+}
+
+void lockfix_failed_pool_del(struct dm_pool_metadata *pmd)
+{
+	int i;
+
+	mutex_lock(&lockfix_failed_lock);
+	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++)
+		if (lockfix_failed[i] == pmd)
+			lockfix_failed[i] = NULL;
+	mutex_unlock(&lockfix_failed_lock);
+}
+
+static void lockfix_set_unpatching(bool v)
+{
+	mutex_lock(&lockfix_failed_lock);
+	lockfix_unpatching = v;
+	mutex_unlock(&lockfix_failed_lock);
+}
+
 static struct klp_func thin_funcs[] = {
 	{ .old_name = "dm_pool_abort_metadata" },
 	{ .old_name = "dm_pool_metadata_close" },
@@ -276,6 +328,7 @@ static int thin_pre_patch(struct klp_object *obj)
 	      lockfix_resolve("dm_bufio", bufio_syms);
 	if (ret)
 		return ret;
+	lockfix_set_unpatching(false);
 	WRITE_ONCE(klpe___open_or_format_metadata, r_open);
 	WRITE_ONCE(klpe___commit_transaction, r_commit);
 	WRITE_ONCE(klpe_dm_tm_destroy, r_tm_destroy);
@@ -289,7 +342,31 @@ static int thin_pre_patch(struct klp_object *obj)
 
 static void thin_post_patch(struct klp_object *obj)
 {
+	lockfix_set_unpatching(false);	/* also after a reversed unpatch transition */
 	pr_info("dm_thin_pool patched\n");
+}
+
+/*
+ * Unpatching (or dm_thin_pool going, then no pool is left): hand every pool whose abort
+ * failed under the patch back in the original code's failed-abort state.  Our functions
+ * are still the ones running; aborts failing from now on convert themselves.
+ */
+static void thin_pre_unpatch(struct klp_object *obj)
+{
+	int i, n = 0;
+
+	mutex_lock(&lockfix_failed_lock);
+	lockfix_unpatching = true;
+	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++) {
+		if (!lockfix_failed[i])
+			continue;
+		running_ops->unpatch_fixup(lockfix_failed[i]);
+		lockfix_failed[i] = NULL;
+		n++;
+	}
+	mutex_unlock(&lockfix_failed_lock);
+	if (n)
+		pr_info("%d failed pool(s) handed back in the unpatched failed-abort state\n", n);
 }
 
 /* dm_thin_pool is going (or we are unpatched): never keep a pointer into its stack. */
@@ -315,6 +392,7 @@ static struct klp_object objs[] = {
 		.callbacks = {
 			.pre_patch = thin_pre_patch,
 			.post_patch = thin_post_patch,
+			.pre_unpatch = thin_pre_unpatch,
 			.post_unpatch = thin_post_unpatch,
 		},
 	},
@@ -335,6 +413,7 @@ static int __init lockfix_init(void)
 	if (!running_build)
 		return -EOPNOTSUPP;
 	ops = vetted_ops[running_build - vetted_builds];
+	running_ops = ops;
 	thin_funcs[0].new_func = ops->abort_metadata;
 	thin_funcs[1].new_func = ops->metadata_close;
 	thin_funcs[2].new_func = ops->block_is_shared;

@@ -193,6 +193,8 @@ int V(klpp_dm_pool_metadata_close)(struct dm_pool_metadata *opaque)
 				"dm_pool_metadata_close", r);
 	}
 	V(pmd_write_unlock)(pmd);
+	/* Before looking at bm: the unpatch fixup may not convert this pool any more. */
+	lockfix_failed_pool_del(opaque);
 	if (pmd->fail_io && !pmd->bm)
 		atomic_inc(&lockfix_dm_thin_closed_preabort);	/* aborted under the old code */
 	else
@@ -245,7 +247,30 @@ int V(klpp_dm_pool_abort_metadata)(struct dm_pool_metadata *opaque)
 	}
 	V(pmd_write_unlock)(pmd);
 	atomic_inc(&lockfix_dm_thin_aborts);
+	if (r)
+		lockfix_failed_pool_add(opaque);	/* after root_lock: lock order */
 	return r;
+}
+
+/*
+ * The patch is being disabled: a pool whose abort failed under it has a live block
+ * manager and NULL tm/sm, which the original dm_pool_metadata_close() would leak (it
+ * destroys nothing when fail_io is set; the leaked bufio client then BUGs dm_bufio's
+ * module exit).  Give it the state the original failed abort leaves, which the original
+ * code handles everywhere (dm_bm_set_read_only/read_write and dm_bm_is_read_only accept
+ * NULL): block manager destroyed, pmd->bm = NULL, fail_io.  The pool is failed: no I/O
+ * waits on it, and no shrinker scan can be waiting for this unregister_shrinker().
+ */
+static void V(unpatch_fixup)(struct dm_pool_metadata *opaque)
+{
+	pmd_t *pmd = (pmd_t *)opaque;
+
+	V(pmd_write_lock_in_core)(pmd);
+	if (pmd->fail_io && pmd->bm) {
+		klpe_dm_block_manager_destroy(pmd->bm);
+		pmd->bm = NULL;
+	}
+	V(pmd_write_unlock)(pmd);
 }
 
 /* cb65b282c964: data_sm may be gone (NULL now) once an abort failed. */
@@ -311,4 +336,5 @@ const struct dm_thin_reset_ops V(dm_thin_reset_ops) = {
 	.block_is_shared = V(klpp_dm_pool_block_is_shared),
 	.inc_data_range = V(klpp_dm_pool_inc_data_range),
 	.dec_data_range = V(klpp_dm_pool_dec_data_range),
+	.unpatch_fixup = V(unpatch_fixup),
 };

@@ -13,6 +13,10 @@
 #             fail an abort the old way (no shrinker: no deadlock, the pool is left with
 #             pmd->bm == NULL and dangling tm/sm pointers), load the livepatch again, then
 #             remove the pool: the patched close must recognise that state
+#     unpatch   (only with lockfix_dm_thin_reset loaded) fail an abort under the patch
+#             (no shrinker), disable and unload the livepatch, remove the pool with the
+#             original code, then unload dm_thin_pool, dm_persistent_data and dm_bufio: a
+#             leaked block manager would make dm_bufio's exit report (and BUG on) it
 # Uses $LOCKFIX_SCRATCH_DEV if set (it is overwritten), else a loop device in $TMPDIR.
 #
 # A thin pool on two dm-linear slices of the scratch device; 8 MiB written to a thin
@@ -32,7 +36,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SETTLE=${LOCKFIX_HANG_SETTLE:-30}	# seconds before a blocked worker may count as hung
 LIMIT=${LOCKFIX_HANG_LIMIT:-180}	# give up (plain failure, never "bug") after this
 MODE=${1:-error}
-case "$MODE" in error|flakey|preabort) ;; *) echo "usage: $0 [error|flakey|preabort]" >&2; exit 2 ;; esac
+case "$MODE" in error|flakey|preabort|unpatch) ;; *) echo "usage: $0 [error|flakey|preabort|unpatch]" >&2; exit 2 ;; esac
 lpname=lockfix_dm_thin_reset
 lp=/sys/kernel/livepatch/$lpname
 lpko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$lpname.ko
@@ -47,7 +51,7 @@ M=/dev/mapper
 lf_require_root
 lf_require_cmd dmsetup thin_check thin_repair dd md5sum insmod rmmod timeout
 [ -f "$helper" ] || lf_skip "test helper $(basename "$helper") not built for $(uname -r)"
-if [ $MODE = preabort ]; then
+if [ $MODE = preabort ] || [ $MODE = unpatch ]; then
 	[ -d $lp ] || lf_skip "$lpname is not loaded"
 	[ -f "$lpko" ] || lf_skip "$lpko not found (set LOCKFIX_MODULE_DIR)"
 fi
@@ -135,6 +139,23 @@ if [ $MODE = preabort ]; then
 	[ -z "$why" ] && { insmod "$lpko" || why="insmod $lpko failed"; }
 	[ -z "$why" ] && { wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="patching transition did not finish"; }
 	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed unpatched, livepatch loaded again" "$why"
+	[ -z "$why" ] || exit "$(lf_exit)"
+# 2 (unpatch). an abort fails under the patch, then the livepatch goes away
+elif [ $MODE = unpatch ]; then
+	case=unpatch-close
+	why=
+	meta_table error || why="cannot switch the metadata slice to dm-error"
+	dmesg_before=$(dmesg | wc -l)
+	[ -z "$why" ] && dd if=/dev/zero of=$M/${P}_thin bs=4096 count=1 seek=16384 conv=fsync 2>/dev/null &&
+		why="a write + fsync on the failed pool succeeded"
+	[ -z "$why" ] && { wait_for "dmsetup status ${P}_pool | grep -q Fail" 30 || why="pool not in Fail mode"; }
+	[ -z "$why" ] && [ "$(cat /sys/module/$lpname/parameters/aborts)" -lt 1 ] && why="the abort did not go through the livepatch"
+	[ -z "$why" ] && { echo 0 >$lp/enabled || why="cannot disable $lpname"; }
+	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 60 || why="unpatching did not finish"; }
+	[ -z "$why" ] && { dmesg | tail -n +"$((dmesg_before + 1))" | grep -q 'handed back in the unpatched' ||
+		why="the failed pool was not handed back at unpatch"; }
+	[ -z "$why" ] && { wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
+	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed patched, livepatch disabled and unloaded" "$why"
 	[ -z "$why" ] || exit "$(lf_exit)"
 else
 # 2. metadata fails while shrink_slab waits on the pool
@@ -241,6 +262,16 @@ fi
 why=
 timeout 60 dmsetup remove ${P}_thin >/dev/null 2>&1 || why="dmsetup remove ${P}_thin failed or hung"
 [ -z "$why" ] && { timeout 60 dmsetup remove ${P}_pool >/dev/null 2>&1 || why="dmsetup remove ${P}_pool failed or hung"; }
+if [ -z "$why" ] && [ $MODE = unpatch ]; then
+	# the original close ran; nothing of the pool may be left in dm-bufio
+	dmesg_before=$(dmesg | wc -l)
+	for m in dm_thin_pool dm_persistent_data dm_bufio; do
+		[ -z "$why" ] && ! rmmod $m 2>/dev/null && why="rmmod $m failed"
+	done
+	dmesg | tail -n +"$((dmesg_before + 1))" | grep -q 'leaked' && why="dm-bufio reports leaked clients/buffers"
+	modprobe dm_thin_pool 2>/dev/null
+	insmod "$lpko" 2>/dev/null && wait_for "[ \$(cat $lp/transition) = 0 ]" 60
+fi
 if [ -z "$why" ] && [ $MODE = preabort ]; then
 	n=$(cat /sys/module/$lpname/parameters/preabort_closes 2>/dev/null)
 	[ "$n" = 1 ] || why="the patched close did not see the pre-patch abort state (preabort_closes=$n)"
