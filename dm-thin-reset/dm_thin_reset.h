@@ -97,6 +97,7 @@ struct dm_thin_reset_ops {
 	int (*inc_data_range)(struct dm_pool_metadata *pmd, dm_block_t b, dm_block_t e);
 	int (*dec_data_range)(struct dm_pool_metadata *pmd, dm_block_t b, dm_block_t e);
 	void (*unpatch_fixup)(struct dm_pool_metadata *pmd);
+	struct dm_block_manager *(*unpatch_detach)(struct dm_pool_metadata *pmd);
 };
 
 extern const struct dm_thin_reset_ops dm_thin_reset_ops_5_10_262;

@@ -39,6 +39,11 @@
  *   dm_persistent_data  dm_tm_destroy, dm_block_manager_destroy, dm_bm_is_read_only
  *   dm_bufio            dm_bufio_write_dirty_buffers, dm_bufio_forget_buffers,
  *                       dm_bufio_get_block_size
+ * Callbacks of the dm_thin_pool object: pre_patch (fingerprints of dm_thin_pool,
+ * dm_persistent_data, dm_bufio; lookups), post_unpatch (pointers cleared), pre_unpatch
+ * (pools whose abort failed under the patch are handed back in the original failed-abort
+ * state, so the original close does not leak their block manager).
+ * Counters: /sys/module/lockfix_dm_thin_reset/parameters/{aborts,preabort_closes}.
  * Fingerprinted besides: dm_thin_pool __destroy_persistent_data_objects and
  * dm_pool_metadata_open (their code is what the replaced functions undo and mirror),
  * dm_persistent_data dm_block_manager_create and dm_bm_block_size (struct
@@ -48,6 +53,9 @@
 
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
+#include <linux/llist.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/utsname.h>
@@ -265,14 +273,51 @@ static DEFINE_MUTEX(lockfix_failed_lock);
 static struct dm_pool_metadata *lockfix_failed[LOCKFIX_MAX_FAILED_POOLS];
 static bool lockfix_unpatching;
 
+/* Block managers of pools that failed during the unpatch transition, destroyed here. */
+struct lockfix_late_bm {
+	struct llist_node node;
+	struct dm_block_manager *bm;
+};
+static LLIST_HEAD(lockfix_late_bms);
+
+static void lockfix_late_bm_fn(struct work_struct *work)
+{
+	struct llist_node *list = llist_del_all(&lockfix_late_bms);
+	struct lockfix_late_bm *e, *tmp;
+
+	llist_for_each_entry_safe(e, tmp, list, node) {
+		klpe_dm_block_manager_destroy(e->bm);
+		kfree(e);
+	}
+}
+static DECLARE_WORK(lockfix_late_bm_work, lockfix_late_bm_fn);
+
 void lockfix_failed_pool_add(struct dm_pool_metadata *pmd)
 {
+	struct lockfix_late_bm *e;
 	int i;
 
 	mutex_lock(&lockfix_failed_lock);
 	if (lockfix_unpatching) {
-		/* The unpatch fixup already ran: convert this late one ourselves. */
-		running_ops->unpatch_fixup(pmd);
+		/*
+		 * pre_unpatch already ran: convert this late one now, but destroy its block
+		 * manager from a work item, not from this pool worker (see unpatch_detach).
+		 * The transition cannot finish before we return, so post_unpatch's flush
+		 * sees the work.
+		 */
+		e = kmalloc(sizeof(*e), GFP_NOIO);
+		if (e) {
+			e->bm = running_ops->unpatch_detach(pmd);
+			if (e->bm) {
+				llist_add(&e->node, &lockfix_late_bms);
+				queue_work(system_unbound_wq, &lockfix_late_bm_work);
+				pr_info("failed pool handed back during the unpatch transition\n");
+			} else {
+				kfree(e);
+			}
+		} else {
+			pr_warn("no memory to hand a failed pool back: its block manager will leak\n");
+		}
 		goto out;
 	}
 	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++)
@@ -372,6 +417,7 @@ static void thin_pre_unpatch(struct klp_object *obj)
 /* dm_thin_pool is going (or we are unpatched): never keep a pointer into its stack. */
 static void thin_post_unpatch(struct klp_object *obj)
 {
+	flush_work(&lockfix_late_bm_work);	/* before the pointers it uses go */
 	WRITE_ONCE(klpe___open_or_format_metadata, NULL);
 	WRITE_ONCE(klpe___commit_transaction, NULL);
 	WRITE_ONCE(klpe_dm_tm_destroy, NULL);

@@ -261,6 +261,27 @@ int V(klpp_dm_pool_abort_metadata)(struct dm_pool_metadata *opaque)
  * NULL): block manager destroyed, pmd->bm = NULL, fail_io.  The pool is failed: no I/O
  * waits on it, and no shrinker scan can be waiting for this unregister_shrinker().
  */
+/*
+ * The same for an abort that fails while the unpatch transition is running (the pool
+ * worker, still in our abort): the block manager must not be destroyed from the worker
+ * (unregister_shrinker() there is the deadlock this patch removes), so it is only
+ * detached here and destroyed by a work item (livepatch.c).  The pool is failed and its
+ * bufio cache was emptied by the reset: the destruction touches neither pmd nor device.
+ */
+static struct dm_block_manager *V(unpatch_detach)(struct dm_pool_metadata *opaque)
+{
+	pmd_t *pmd = (pmd_t *)opaque;
+	struct dm_block_manager *bm = NULL;
+
+	V(pmd_write_lock_in_core)(pmd);
+	if (pmd->fail_io && pmd->bm) {
+		bm = pmd->bm;
+		pmd->bm = NULL;
+	}
+	V(pmd_write_unlock)(pmd);
+	return bm;
+}
+
 static void V(unpatch_fixup)(struct dm_pool_metadata *opaque)
 {
 	pmd_t *pmd = (pmd_t *)opaque;
@@ -337,4 +358,5 @@ const struct dm_thin_reset_ops V(dm_thin_reset_ops) = {
 	.inc_data_range = V(klpp_dm_pool_inc_data_range),
 	.dec_data_range = V(klpp_dm_pool_dec_data_range),
 	.unpatch_fixup = V(unpatch_fixup),
+	.unpatch_detach = V(unpatch_detach),
 };

@@ -17,6 +17,10 @@
 #             (no shrinker), disable and unload the livepatch, remove the pool with the
 #             original code, then unload dm_thin_pool, dm_persistent_data and dm_bufio: a
 #             leaked block manager would make dm_bufio's exit report (and BUG on) it
+#     unpatchlate  (only with the livepatch loaded) the same, but the abort fails while the
+#             unpatch transition is running: metadata writes fail at once and reads fail
+#             after 8 s (dm-delay over dm-error), so the pool worker sits in the patched
+#             abort when the livepatch is disabled
 # Uses $LOCKFIX_SCRATCH_DEV if set (it is overwritten), else a loop device in $TMPDIR.
 #
 # A thin pool on two dm-linear slices of the scratch device; 8 MiB written to a thin
@@ -36,7 +40,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SETTLE=${LOCKFIX_HANG_SETTLE:-30}	# seconds before a blocked worker may count as hung
 LIMIT=${LOCKFIX_HANG_LIMIT:-180}	# give up (plain failure, never "bug") after this
 MODE=${1:-error}
-case "$MODE" in error|flakey|preabort|unpatch) ;; *) echo "usage: $0 [error|flakey|preabort|unpatch]" >&2; exit 2 ;; esac
+case "$MODE" in error|flakey|preabort|unpatch|unpatchlate) ;; *) echo "usage: $0 [error|flakey|preabort|unpatch|unpatchlate]" >&2; exit 2 ;; esac
 lpname=lockfix_dm_thin_reset
 lp=/sys/kernel/livepatch/$lpname
 lpko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$lpname.ko
@@ -51,7 +55,7 @@ M=/dev/mapper
 lf_require_root
 lf_require_cmd dmsetup thin_check thin_repair dd md5sum insmod rmmod timeout
 [ -f "$helper" ] || lf_skip "test helper $(basename "$helper") not built for $(uname -r)"
-if [ $MODE = preabort ] || [ $MODE = unpatch ]; then
+if [ $MODE = preabort ] || [ $MODE = unpatch ] || [ $MODE = unpatchlate ]; then
 	[ -d $lp ] || lf_skip "$lpname is not loaded"
 	[ -f "$lpko" ] || lf_skip "$lpko not found (set LOCKFIX_MODULE_DIR)"
 fi
@@ -139,6 +143,30 @@ if [ $MODE = preabort ]; then
 	[ -z "$why" ] && { insmod "$lpko" || why="insmod $lpko failed"; }
 	[ -z "$why" ] && { wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="patching transition did not finish"; }
 	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed unpatched, livepatch loaded again" "$why"
+	[ -z "$why" ] || exit "$(lf_exit)"
+# 2 (unpatchlate). the abort fails while the unpatch transition waits for it
+elif [ $MODE = unpatchlate ]; then
+	case=unpatch-late
+	why=
+	modprobe dm_delay 2>/dev/null
+	run dmsetup create ${P}_err --table "0 $META error" || why="cannot create ${P}_err"
+	[ -z "$why" ] && { run dmsetup suspend ${P}_meta &&
+		run dmsetup load ${P}_meta --table "0 $META delay $M/${P}_err 0 8000 $M/${P}_err 0 0" &&
+		run dmsetup resume ${P}_meta || why="cannot switch the metadata slice to dm-delay over dm-error"; }
+	dmesg_before=$(dmesg | wc -l)
+	dd if=/dev/zero of=$M/${P}_thin bs=4096 count=1 seek=16384 conv=fsync 2>/dev/null &
+	ddp=$!
+	[ -z "$why" ] && { wait_for "[ -n \"\$(grep -l dm_pool_abort_metadata /proc/[0-9]*/stack 2>/dev/null)\" ]" 30 ||
+		why="the pool worker never entered the abort"; }
+	[ -z "$why" ] && { echo 0 >$lp/enabled || why="cannot disable $lpname"; }
+	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 90 || why="unpatching did not finish"; }
+	wait $ddp 2>/dev/null
+	log=$(dmesg | tail -n +"$((dmesg_before + 1))")
+	[ -z "$why" ] && ! echo "$log" | grep -q 'failed to abort metadata transaction' && why="the abort did not fail"
+	[ -z "$why" ] && ! echo "$log" | grep -q 'handed back during the unpatch transition' &&
+		why="the late failed pool was not handed back"
+	[ -z "$why" ] && { wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
+	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed during the unpatch transition, livepatch unloaded" "$why"
 	[ -z "$why" ] || exit "$(lf_exit)"
 # 2 (unpatch). an abort fails under the patch, then the livepatch goes away
 elif [ $MODE = unpatch ]; then
@@ -262,7 +290,7 @@ fi
 why=
 timeout 60 dmsetup remove ${P}_thin >/dev/null 2>&1 || why="dmsetup remove ${P}_thin failed or hung"
 [ -z "$why" ] && { timeout 60 dmsetup remove ${P}_pool >/dev/null 2>&1 || why="dmsetup remove ${P}_pool failed or hung"; }
-if [ -z "$why" ] && [ $MODE = unpatch ]; then
+if [ -z "$why" ] && { [ $MODE = unpatch ] || [ $MODE = unpatchlate ]; }; then
 	# the original close ran; nothing of the pool may be left in dm-bufio
 	dmesg_before=$(dmesg | wc -l)
 	for m in dm_thin_pool dm_persistent_data dm_bufio; do
@@ -316,6 +344,7 @@ fi
 lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "data flushed before the failure reads back" "$why"
 dmsetup remove ${P}_meta >/dev/null 2>&1
 dmsetup remove ${P}_data >/dev/null 2>&1
+dmsetup remove ${P}_err >/dev/null 2>&1
 rm -f "$pat"
 lf_cleanup_scratch
 exit "$(lf_exit)"
