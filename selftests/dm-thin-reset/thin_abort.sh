@@ -61,6 +61,10 @@ if [ $MODE = preabort ] || [ $MODE = unpatch ] || [ $MODE = unpatchlate ]; then
 fi
 modprobe dm_thin_pool 2>/dev/null
 dmsetup targets 2>/dev/null | grep -q '^thin-pool' || lf_skip "no dm thin-pool target"
+if [ $MODE = unpatchlate ]; then
+	modprobe dm_delay 2>/dev/null
+	dmsetup targets 2>/dev/null | grep -q '^delay' || lf_skip "no dm delay target in this kernel"
+fi
 
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 say() { echo "# $*"; }
@@ -73,8 +77,9 @@ meta_table() {	# linear | error | flakey
 	error) run dmsetup load ${P}_meta --table "0 $META error" ;;
 	flakey) run dmsetup load ${P}_meta --table "0 $META flakey $LF_DEV 0 0 3600 1 error_writes" ;;
 	*) run dmsetup load ${P}_meta --table "0 $META linear $LF_DEV 0" ;;
-	esac &&
-	run dmsetup resume ${P}_meta
+	esac
+	r=$?
+	run dmsetup resume ${P}_meta && [ $r = 0 ]
 }
 # stack_of PID: one line, frames joined (for comparing and matching)
 stack_of() { tr '\n' ' ' <"/proc/$1/stack" 2>/dev/null; }
@@ -150,9 +155,10 @@ elif [ $MODE = unpatchlate ]; then
 	why=
 	modprobe dm_delay 2>/dev/null
 	run dmsetup create ${P}_err --table "0 $META error" || why="cannot create ${P}_err"
+	r=1
 	[ -z "$why" ] && { run dmsetup suspend ${P}_meta &&
-		run dmsetup load ${P}_meta --table "0 $META delay $M/${P}_err 0 8000 $M/${P}_err 0 0" &&
-		run dmsetup resume ${P}_meta || why="cannot switch the metadata slice to dm-delay over dm-error"; }
+		{ run dmsetup load ${P}_meta --table "0 $META delay $M/${P}_err 0 8000 $M/${P}_err 0 0"; r=$?; } ;
+		run dmsetup resume ${P}_meta && [ $r = 0 ] || why="cannot switch the metadata slice to dm-delay over dm-error"; }
 	dmesg_before=$(dmesg | wc -l)
 	dd if=/dev/zero of=$M/${P}_thin bs=4096 count=1 seek=16384 conv=fsync 2>/dev/null &
 	ddp=$!
