@@ -81,4 +81,28 @@
 #define LOCKFIX_PERCPU_5_10 0
 #endif
 
+/*
+ * d48300120627 "dm thin metadata: Fix ABBA deadlock by resetting dm_bufio_client" (v6.5;
+ * stable 6.1.70 only: 5.15 failed to apply, 5.10.y never) with its companion cb65b282c964
+ * "dm thin metadata: check fail_io before using data_sm" (v6.4-rc7).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0) || \
+	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 70) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0))
+#define LOCKFIX_UPSTREAM_HAS_d48300120627 1
+#else
+#define LOCKFIX_UPSTREAM_HAS_d48300120627 0
+#endif
+
+/*
+ * dm-thin-reset's replacement code mirrors 5.10.y's dm-thin-metadata.c: the abort of
+ * 8111964f1b85 (v6.2, backported to 5.10.y) that builds a new block manager before taking
+ * root_lock, and a dm-bufio that exports dm_bufio_forget_buffers().  Which 5.10 build's
+ * struct layout applies is decided at load time (vetted-build table).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 10, 0) && LINUX_VERSION_CODE < KERNEL_VERSION(5, 11, 0)
+#define LOCKFIX_DM_THIN_METADATA_5_10 1
+#else
+#define LOCKFIX_DM_THIN_METADATA_5_10 0
+#endif
+
 #endif

@@ -47,9 +47,12 @@ load_module() {
 	name=$(basename "$1" .ko | tr - _)
 	before=$(dmesg | wc -l)
 	if ! err=$(insmod "$1" 2>&1); then
-		# The module's own refusal line(s), without the kernel's taint notices.
-		reason=$(dmesg | tail -n +"$((before + 1))" | grep -i "$name\|livepatch" |
-			grep -v -i 'taint\|verification failed' | sed 's/^\[[ 0-9.]*\] //' | tail -3 | tr '\n' ' ')
+		# The module's own refusal line(s) first (a long "vetted:" list must not push
+		# them out), else its last messages.
+		msgs=$(dmesg | tail -n +"$((before + 1))" | grep -i "$name\|livepatch" |
+			grep -v -i 'taint\|verification failed' | sed 's/^\[[ 0-9.]*\] //')
+		reason=$(echo "$msgs" | grep -i 'refusing' | head -3 | tr '\n' ' ')
+		[ -n "$reason" ] || reason=$(echo "$msgs" | tail -3 | tr '\n' ' ')
 		echo "# lockfix: module-refused $name: ${reason:-$err}"
 		return 1
 	fi

@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lockfix_dm_thin_reset - live fix for the dm-thin ABBA deadlock between shrinker_rwsem
+ * and the pool worker on Debian 11.
+ *
+ * Upstream: d48300120627 "dm thin metadata: Fix ABBA deadlock by resetting
+ * dm_bufio_client" (v6.5; stable 6.1.70 only, never 5.10.y) and its companion
+ * cb65b282c964 "dm thin metadata: check fail_io before using data_sm" (v6.4-rc7).
+ * They follow 8111964f1b85 (v6.2, in 5.10.y), whose abort still creates and destroys a
+ * block manager from the pool worker.
+ *
+ * On 5.10, a failed thin-pool metadata operation makes the pool worker call
+ * dm_pool_abort_metadata(), which builds a new block manager (dm_bufio_client_create() ->
+ * register_shrinker() -> down_write(&shrinker_rwsem)) and destroys the old one
+ * (unregister_shrinker()).  A shrink_slab() (drop_caches, kswapd) holding shrinker_rwsem
+ * for read while it waits on I/O to a thin device of that pool - I/O only the worker can
+ * complete - closes the cycle: the pool and everything on it hang.  This module makes the
+ * abort reset the existing block manager instead (no shrinker registration at all), makes
+ * teardown NULL-safe, and checks fail_io before data_sm is used.  Design: DESIGN.md.
+ *
+ *   # insmod lockfix_dm_thin_reset.ko
+ *   lockfix_dm_thin_reset: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31))
+ *   livepatch: enabling patch 'lockfix_dm_thin_reset'
+ *   # modprobe dm_thin_pool        (or already loaded: patched at once)
+ *   livepatch: applying patch 'lockfix_dm_thin_reset' to loading module 'dm_thin_pool'
+ *   # cat /sys/kernel/livepatch/lockfix_dm_thin_reset/enabled
+ *   1
+ *   # echo 0 > /sys/kernel/livepatch/lockfix_dm_thin_reset/enabled; rmmod lockfix_dm_thin_reset
+ *
+ * Patched (klpp_, thin_impl.h), all in dm_thin_pool:
+ *   dm_pool_abort_metadata     reset the bufio client, re-open; no bm create/destroy
+ *   dm_pool_metadata_close     destroy whatever is left, also after a failed abort;
+ *                              pools whose abort failed before the patch: as before
+ *   dm_pool_block_is_shared    fail_io checked (cb65b282c964)
+ *   dm_pool_inc_data_range     fail_io checked (cb65b282c964)
+ *   dm_pool_dec_data_range     fail_io checked (cb65b282c964)
+ * Looked up (klpe_, at dm_thin_pool load, cleared when it goes):
+ *   dm_thin_pool        __open_or_format_metadata, __commit_transaction (static)
+ *   dm_persistent_data  dm_tm_destroy, dm_block_manager_destroy, dm_bm_is_read_only
+ *   dm_bufio            dm_bufio_write_dirty_buffers, dm_bufio_forget_buffers,
+ *                       dm_bufio_get_block_size
+ * Callbacks of the dm_thin_pool object: pre_patch (fingerprints of dm_thin_pool,
+ * dm_persistent_data, dm_bufio; lookups), post_unpatch (pointers cleared), pre_unpatch
+ * (pools whose abort failed under the patch are handed back in the original failed-abort
+ * state, so the original close does not leak their block manager).
+ * Counters: /sys/module/lockfix_dm_thin_reset/parameters/{aborts,preabort_closes}.
+ * Fingerprinted besides: dm_thin_pool __destroy_persistent_data_objects and
+ * dm_pool_metadata_open (their code is what the replaced functions undo and mirror),
+ * dm_persistent_data dm_block_manager_create and dm_bm_block_size (struct
+ * dm_block_manager starts with its bufio client).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/llist.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/utsname.h>
+
+#include "lockfix_features.h"
+#include "lockfix_klp.h"
+
+#define FIX "dm-thin-reset"
+#define UPSTREAM "d48300120627 (dm thin metadata: Fix ABBA deadlock by resetting dm_bufio_client) " \
+	"and cb65b282c964 (dm thin metadata: check fail_io before using data_sm)"
+
+#if LOCKFIX_UPSTREAM_HAS_d48300120627
+/* Built against a kernel that has the fix: only ever refuse. */
+static int __init lockfix_init(void)
+{
+	return lockfix_refuse_fixed(FIX, UPSTREAM);
+}
+#elif !LOCKFIX_DM_THIN_METADATA_5_10
+/* Neither fixed nor the 5.10 code this backport mirrors (e.g. 5.15): never vetted. */
+static const struct lockfix_build vetted_builds[] = { { } };
+
+static int __init lockfix_init(void)
+{
+	lockfix_check_build(FIX, vetted_builds);
+	return -EOPNOTSUPP;
+}
+#else
+#include <linux/dm-bufio.h>
+#include "dm_thin_reset.h"
+
+/*
+ * Sizes as kallsyms gives them (distance to the next symbol) in each vetted build; a
+ * refusal prints the running ones.  5.10.223 and 5.10.262 differ in dm-thin-metadata.c by
+ * the in-core held_root (struct layout: thin_impl.h) and so in the two static functions.
+ */
+static const struct lockfix_fingerprint fp_5_10_262[] = {
+	{ "dm_thin_pool", "dm_pool_abort_metadata", 336 },
+	{ "dm_thin_pool", "dm_pool_metadata_close", 304 },
+	{ "dm_thin_pool", "dm_pool_block_is_shared", 144 },
+	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
+	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
+	{ "dm_thin_pool", "__open_or_format_metadata", 976 },
+	{ "dm_thin_pool", "__commit_transaction", 592 },
+	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
+	{ "dm_thin_pool", "dm_pool_metadata_open", 432 },
+	{ "dm_persistent_data", "dm_tm_destroy", 48 },
+	{ "dm_persistent_data", "dm_block_manager_create", 160 },
+	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
+	{ "dm_persistent_data", "dm_bm_block_size", 16 },
+	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
+	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 480 },
+	{ "dm_bufio", "dm_bufio_forget_buffers", 192 },
+	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
+static const struct lockfix_fingerprint fp_5_10_223[] = {
+	{ "dm_thin_pool", "dm_pool_abort_metadata", 336 },
+	{ "dm_thin_pool", "dm_pool_metadata_close", 304 },
+	{ "dm_thin_pool", "dm_pool_block_is_shared", 144 },
+	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
+	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
+	{ "dm_thin_pool", "__open_or_format_metadata", 960 },
+	{ "dm_thin_pool", "__commit_transaction", 576 },
+	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
+	{ "dm_thin_pool", "dm_pool_metadata_open", 432 },
+	{ "dm_persistent_data", "dm_tm_destroy", 48 },
+	{ "dm_persistent_data", "dm_block_manager_create", 160 },
+	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
+	{ "dm_persistent_data", "dm_bm_block_size", 16 },
+	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
+	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 480 },
+	{ "dm_bufio", "dm_bufio_forget_buffers", 192 },
+	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
+/*
+ * lockfix's own pre-fix test kernel with PROVE_LOCKING (harness/matrix.tsv
+ * prefix-5.10.262-lockdep): Debian's 5.10.262 source, dm-thin untouched, its own config
+ * (lockdep grows the rwsem in struct dm_pool_metadata: the layout comes from its headers).
+ * Vetted so that the selftests run under lockdep; its utsname version carries (truncated)
+ * its build time, so a rebuilt test kernel is refused until vetted again.
+ */
+static const struct lockfix_fingerprint fp_prefix_5_10_262_lockdep[] = {
+	{ "dm_thin_pool", "dm_pool_abort_metadata", 352 },
+	{ "dm_thin_pool", "dm_pool_metadata_close", 288 },
+	{ "dm_thin_pool", "dm_pool_block_is_shared", 160 },
+	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
+	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
+	{ "dm_thin_pool", "__open_or_format_metadata", 2048 },
+	{ "dm_thin_pool", "__commit_transaction", 1024 },
+	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
+	{ "dm_thin_pool", "dm_pool_metadata_open", 320 },
+	{ "dm_persistent_data", "dm_tm_destroy", 128 },
+	{ "dm_persistent_data", "dm_block_manager_create", 160 },
+	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
+	{ "dm_persistent_data", "dm_bm_block_size", 16 },
+	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
+	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 672 },
+	{ "dm_bufio", "dm_bufio_forget_buffers", 208 },
+	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
+	{ }
+};
+
+/* Builds whose selftests passed with this module (make check, expectations.tsv). */
+static const struct lockfix_build vetted_builds[] = {
+	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_5_10_262 },
+	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_5_10_223 },
+	{ "5.10.262-lockfix-prefix-lockdep", "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP recipe-3",
+	  fp_prefix_5_10_262_lockdep },
+	{ }
+};
+
+/* Which replacement code (struct layout) each vetted build gets, by index. */
+static const struct dm_thin_reset_ops *const vetted_ops[] = {
+	&dm_thin_reset_ops_5_10_262,
+	&dm_thin_reset_ops_5_10_223,
+	&dm_thin_reset_ops_5_10_262,
+};
+
+static const struct lockfix_build *running_build;
+static const struct dm_thin_reset_ops *running_ops;
+
+int (*klpe___open_or_format_metadata)(struct dm_pool_metadata *pmd, bool format_device);
+int (*klpe___commit_transaction)(struct dm_pool_metadata *pmd);
+void (*klpe_dm_tm_destroy)(struct dm_transaction_manager *tm);
+void (*klpe_dm_block_manager_destroy)(struct dm_block_manager *bm);
+bool (*klpe_dm_bm_is_read_only)(struct dm_block_manager *bm);
+static int (*klpe_dm_bufio_write_dirty_buffers)(struct dm_bufio_client *c);
+static void (*klpe_dm_bufio_forget_buffers)(struct dm_bufio_client *c, sector_t block,
+					    sector_t n_blocks);
+static unsigned (*klpe_dm_bufio_get_block_size)(struct dm_bufio_client *c);
+
+atomic_t lockfix_dm_thin_aborts = ATOMIC_INIT(0);
+atomic_t lockfix_dm_thin_closed_preabort = ATOMIC_INIT(0);
+
+/*
+ * Read-only counters in /sys/module/lockfix_dm_thin_reset/parameters/ (for the selftest
+ * and for admins): aborts done by reset, pools closed in the pre-patch failed-abort state.
+ */
+static int lockfix_get_counter(char *buf, const struct kernel_param *kp)
+{
+	return scnprintf(buf, PAGE_SIZE, "%d\n", atomic_read((atomic_t *)kp->arg));
+}
+
+static const struct kernel_param_ops lockfix_counter_ops = {
+	.get = lockfix_get_counter,
+};
+module_param_cb(aborts, &lockfix_counter_ops, &lockfix_dm_thin_aborts, 0444);
+MODULE_PARM_DESC(aborts, "metadata aborts done by resetting the block manager");
+module_param_cb(preabort_closes, &lockfix_counter_ops, &lockfix_dm_thin_closed_preabort, 0444);
+MODULE_PARM_DESC(preabort_closes, "pools closed whose abort had failed before the patch");
+
+/* Resolved into locals first: the klpe_ pointers are set only once all are found. */
+static void *r_open, *r_commit, *r_tm_destroy, *r_bm_destroy, *r_bm_ro, *r_wdb, *r_forget, *r_bsize;
+
+static const struct lockfix_sym thin_syms[] = {
+	{ "__open_or_format_metadata", &r_open },
+	{ "__commit_transaction", &r_commit },
+	{ }
+};
+static const struct lockfix_sym pdata_syms[] = {
+	{ "dm_tm_destroy", &r_tm_destroy },
+	{ "dm_block_manager_destroy", &r_bm_destroy },
+	{ "dm_bm_is_read_only", &r_bm_ro },
+	{ }
+};
+static const struct lockfix_sym bufio_syms[] = {
+	{ "dm_bufio_write_dirty_buffers", &r_wdb },
+	{ "dm_bufio_forget_buffers", &r_forget },
+	{ "dm_bufio_get_block_size", &r_bsize },
+	{ }
+};
+
+/* drivers/md/persistent-data/dm-block-manager.c: struct dm_block_manager. */
+struct lockfix_dm_block_manager {
+	struct dm_bufio_client *bufio;
+	bool read_only:1;
+};
+
+/* THIN_METADATA_BLOCK_SIZE << SECTOR_SHIFT: the block size of every thin-pool bm. */
+#define LOCKFIX_THIN_METADATA_BLOCK_BYTES 4096
+
+/*
+ * dm_block_manager_reset() -> dm_bufio_client_reset() of d48300120627, from exported
+ * dm-bufio calls only: upstream's drop_buffers() writes the dirty buffers and frees every
+ * buffer; here dm_bufio_write_dirty_buffers() writes them and waits, after which no buffer
+ * is dirty or under I/O, and dm_bufio_forget_buffers() over the whole block range frees
+ * every one not held.  None is held: the abort has just destroyed every tm/sm and holds
+ * root_lock.  Upstream's flush_work(&c->shrink_work) is left out: a pending shrink work
+ * only frees clean unheld buffers (as it may at any time), and reaching shrink_work would
+ * need the private struct dm_bufio_client layout.  Write errors are ignored as
+ * drop_buffers() ignores them: the re-open that follows reads from the device and fails
+ * the pool if the device is bad.
+ */
+void lockfix_bm_reset(struct dm_block_manager *bm)
+{
+	struct dm_bufio_client *c = ((struct lockfix_dm_block_manager *)bm)->bufio;
+
+	if (WARN_ON_ONCE(klpe_dm_bufio_get_block_size(c) != LOCKFIX_THIN_METADATA_BLOCK_BYTES))
+		return;
+	klpe_dm_bufio_write_dirty_buffers(c);
+	klpe_dm_bufio_forget_buffers(c, 0, ~(sector_t)0);
+}
+
+/*
+ * Failed pools (see dm_thin_reset.h).  Lock order: lockfix_failed_lock before a pool's
+ * root_lock; the abort registers a pool only after dropping root_lock.  The table only
+ * grows by failed pools and shrinks when they are closed; a pool beyond its size keeps
+ * working, only its block manager would leak if the patch were disabled before its close.
+ */
+#define LOCKFIX_MAX_FAILED_POOLS 64
+static DEFINE_MUTEX(lockfix_failed_lock);
+static struct dm_pool_metadata *lockfix_failed[LOCKFIX_MAX_FAILED_POOLS];
+static bool lockfix_unpatching;
+
+/* Block managers of pools that failed during the unpatch transition, destroyed here. */
+struct lockfix_late_bm {
+	struct llist_node node;
+	struct dm_block_manager *bm;
+};
+static LLIST_HEAD(lockfix_late_bms);
+
+static void lockfix_late_bm_fn(struct work_struct *work)
+{
+	struct llist_node *list = llist_del_all(&lockfix_late_bms);
+	struct lockfix_late_bm *e, *tmp;
+
+	llist_for_each_entry_safe(e, tmp, list, node) {
+		klpe_dm_block_manager_destroy(e->bm);
+		kfree(e);
+	}
+}
+static DECLARE_WORK(lockfix_late_bm_work, lockfix_late_bm_fn);
+
+void lockfix_failed_pool_add(struct dm_pool_metadata *pmd)
+{
+	struct lockfix_late_bm *e;
+	int i;
+
+	mutex_lock(&lockfix_failed_lock);
+	if (lockfix_unpatching) {
+		/*
+		 * pre_unpatch already ran: convert this late one now, but destroy its block
+		 * manager from a work item, not from this pool worker (see unpatch_detach).
+		 * The transition cannot finish before we return, so post_unpatch's flush
+		 * sees the work.
+		 */
+		e = kmalloc(sizeof(*e), GFP_NOIO);
+		if (e) {
+			e->bm = running_ops->unpatch_detach(pmd);
+			if (e->bm) {
+				llist_add(&e->node, &lockfix_late_bms);
+				queue_work(system_unbound_wq, &lockfix_late_bm_work);
+				pr_info("failed pool handed back during the unpatch transition\n");
+			} else {
+				kfree(e);
+			}
+		} else {
+			pr_warn("no memory to hand a failed pool back: its block manager will leak\n");
+		}
+		goto out;
+	}
+	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++)
+		if (!lockfix_failed[i] || lockfix_failed[i] == pmd)
+			break;
+	if (i < LOCKFIX_MAX_FAILED_POOLS)
+		lockfix_failed[i] = pmd;
+	else
+		pr_warn("more than %d failed thin pools: disabling the patch before closing them leaks a block manager\n",
+			LOCKFIX_MAX_FAILED_POOLS);
+out:
+	mutex_unlock(&lockfix_failed_lock);
+}
+
+void lockfix_failed_pool_del(struct dm_pool_metadata *pmd)
+{
+	int i;
+
+	mutex_lock(&lockfix_failed_lock);
+	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++)
+		if (lockfix_failed[i] == pmd)
+			lockfix_failed[i] = NULL;
+	mutex_unlock(&lockfix_failed_lock);
+}
+
+static void lockfix_set_unpatching(bool v)
+{
+	mutex_lock(&lockfix_failed_lock);
+	lockfix_unpatching = v;
+	mutex_unlock(&lockfix_failed_lock);
+}
+
+static struct klp_func thin_funcs[] = {
+	{ .old_name = "dm_pool_abort_metadata" },
+	{ .old_name = "dm_pool_metadata_close" },
+	{ .old_name = "dm_pool_block_is_shared" },
+	{ .old_name = "dm_pool_inc_data_range" },
+	{ .old_name = "dm_pool_dec_data_range" },
+	{ }
+};
+
+/* dm_thin_pool is (being) loaded: its stack is the one we were written for? Then resolve. */
+static int thin_pre_patch(struct klp_object *obj)
+{
+	const struct lockfix_fingerprint *fps = running_build->fingerprints;
+	int ret;
+
+	ret = lockfix_check_fingerprints(FIX, "dm_thin_pool", fps) ?:
+	      lockfix_check_fingerprints(FIX, "dm_persistent_data", fps) ?:
+	      lockfix_check_fingerprints(FIX, "dm_bufio", fps) ?:
+	      lockfix_resolve("dm_thin_pool", thin_syms) ?:
+	      lockfix_resolve("dm_persistent_data", pdata_syms) ?:
+	      lockfix_resolve("dm_bufio", bufio_syms);
+	if (ret)
+		return ret;
+	lockfix_set_unpatching(false);
+	WRITE_ONCE(klpe___open_or_format_metadata, r_open);
+	WRITE_ONCE(klpe___commit_transaction, r_commit);
+	WRITE_ONCE(klpe_dm_tm_destroy, r_tm_destroy);
+	WRITE_ONCE(klpe_dm_block_manager_destroy, r_bm_destroy);
+	WRITE_ONCE(klpe_dm_bm_is_read_only, r_bm_ro);
+	WRITE_ONCE(klpe_dm_bufio_write_dirty_buffers, r_wdb);
+	WRITE_ONCE(klpe_dm_bufio_forget_buffers, r_forget);
+	WRITE_ONCE(klpe_dm_bufio_get_block_size, r_bsize);
+	return 0;
+}
+
+static void thin_post_patch(struct klp_object *obj)
+{
+	lockfix_set_unpatching(false);	/* also after a reversed unpatch transition */
+	pr_info("dm_thin_pool patched\n");
+}
+
+/*
+ * Unpatching (or dm_thin_pool going, then no pool is left): hand every pool whose abort
+ * failed under the patch back in the original code's failed-abort state.  Our functions
+ * are still the ones running; aborts failing from now on convert themselves.
+ */
+static void thin_pre_unpatch(struct klp_object *obj)
+{
+	int i, n = 0;
+
+	mutex_lock(&lockfix_failed_lock);
+	lockfix_unpatching = true;
+	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++) {
+		if (!lockfix_failed[i])
+			continue;
+		running_ops->unpatch_fixup(lockfix_failed[i]);
+		lockfix_failed[i] = NULL;
+		n++;
+	}
+	mutex_unlock(&lockfix_failed_lock);
+	if (n)
+		pr_info("%d failed pool(s) handed back in the unpatched failed-abort state\n", n);
+}
+
+/* dm_thin_pool is going (or we are unpatched): never keep a pointer into its stack. */
+static void thin_post_unpatch(struct klp_object *obj)
+{
+	flush_work(&lockfix_late_bm_work);	/* before the pointers it uses go */
+	WRITE_ONCE(klpe___open_or_format_metadata, NULL);
+	WRITE_ONCE(klpe___commit_transaction, NULL);
+	WRITE_ONCE(klpe_dm_tm_destroy, NULL);
+	WRITE_ONCE(klpe_dm_block_manager_destroy, NULL);
+	WRITE_ONCE(klpe_dm_bm_is_read_only, NULL);
+	WRITE_ONCE(klpe_dm_bufio_write_dirty_buffers, NULL);
+	WRITE_ONCE(klpe_dm_bufio_forget_buffers, NULL);
+	WRITE_ONCE(klpe_dm_bufio_get_block_size, NULL);
+	r_open = r_commit = r_tm_destroy = r_bm_destroy = r_bm_ro = r_wdb = r_forget = r_bsize = NULL;
+	pr_info("dm_thin_pool unpatched: %d abort(s) by reset, %d pool(s) closed in pre-patch abort state\n",
+		atomic_read(&lockfix_dm_thin_aborts), atomic_read(&lockfix_dm_thin_closed_preabort));
+}
+
+static struct klp_object objs[] = {
+	{
+		.name = "dm_thin_pool",
+		.funcs = thin_funcs,
+		.callbacks = {
+			.pre_patch = thin_pre_patch,
+			.post_patch = thin_post_patch,
+			.pre_unpatch = thin_pre_unpatch,
+			.post_unpatch = thin_post_unpatch,
+		},
+	},
+	{ }
+};
+
+static struct klp_patch patch = {
+	.mod = THIS_MODULE,
+	.objs = objs,
+};
+
+static int __init lockfix_init(void)
+{
+	const struct dm_thin_reset_ops *ops;
+	int ret;
+
+	running_build = lockfix_check_build(FIX, vetted_builds);
+	if (!running_build)
+		return -EOPNOTSUPP;
+	ops = vetted_ops[running_build - vetted_builds];
+	running_ops = ops;
+	thin_funcs[0].new_func = ops->abort_metadata;
+	thin_funcs[1].new_func = ops->metadata_close;
+	thin_funcs[2].new_func = ops->block_is_shared;
+	thin_funcs[3].new_func = ops->inc_data_range;
+	thin_funcs[4].new_func = ops->dec_data_range;
+	ret = lockfix_lookup_init();
+	if (ret)
+		return ret;
+	pr_info("enabling on %s (%s)\n", init_utsname()->release, init_utsname()->version);
+	return klp_enable_patch(&patch);
+}
+#endif
+
+static void __exit lockfix_exit(void)
+{
+}
+
+module_init(lockfix_init);
+module_exit(lockfix_exit);
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("lockfix");
+MODULE_DESCRIPTION("livepatch: dm-thin metadata abort resets its bufio client instead of re-creating it (no shrinker_rwsem deadlock; upstream d48300120627 + cb65b282c964)");
+MODULE_INFO(livepatch, "Y");

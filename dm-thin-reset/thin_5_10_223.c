@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Replacement dm-thin-metadata functions for the struct layout of Debian 5.10.223-1
+ * (no in-core held_root yet). */
+#include "lockfix_features.h"
+#if LOCKFIX_DM_THIN_METADATA_5_10 && !LOCKFIX_UPSTREAM_HAS_d48300120627
+#define THIN_VARIANT _5_10_223
+#define THIN_HAS_HELD_ROOT 0
+#include "thin_impl.h"
+#endif
