@@ -7,7 +7,7 @@
  *   1. X and Y are queued as ordered work on a 2-worker unbound btrfs workqueue.
  *   2. Worker B runs Y's work function; Y is done but cannot run its ordered part (X,
  *      queued first, is not done).  Worker A runs X's work function, which returns only
- *      once Y is done, so A's ordered loop runs X's ordered part, then Y's.
+ *      once B is finished with Y, so A's ordered loop runs X's ordered part, then Y's.
  *   3. Inside Y's ordered part (worker A, still executing X): was X freed already?  Then
  *      it needs one more work item, Z, and waits for it (5 s at most).  Z comes from a
  *      3-slot pool that hands out the lowest free slot, the way a slab hands back a just-
@@ -110,16 +110,31 @@ static void slot_free(struct btrfs_work *w)
 
 static void nop_fn(struct btrfs_work *w) { }
 
-/* X's work: return only once Y is done, so X's worker runs Y's ordered part. */
+/*
+ * Y's worker is finished with Y: Y is done and its btrfs_work_helper() has returned (so
+ * that worker has left its own ordered loop, which stopped at X, not done yet).
+ */
+static bool y_finished(void)
+{
+	return test_bit(WORK_DONE_BIT, &slots[1].flags) &&
+	       !(work_busy(&slots[1].normal_work) & WORK_BUSY_RUNNING);
+}
+
+/*
+ * X's work: return only once Y's worker is finished with Y, so X's worker runs Y's
+ * ordered part.  (Returning as soon as Y is done is not enough: Y's worker, still in its
+ * ordered loop, could then find X done and run -- and, X not being its own item, free --
+ * X's and Y's ordered parts itself; the round would say nothing.)
+ */
 static void x_fn(struct btrfs_work *w)
 {
 	unsigned long deadline = jiffies + 10 * HZ;
 
 	st.x_worker = current;
 	wait_for_completion_timeout(&st.y_done_fn, 10 * HZ);
-	while (!test_bit(WORK_DONE_BIT, &slots[1].flags) && time_before(jiffies, deadline))
+	while (!y_finished() && time_before(jiffies, deadline))
 		msleep(1);
-	st.x_fn_timeout = !test_bit(WORK_DONE_BIT, &slots[1].flags);
+	st.x_fn_timeout = !y_finished();
 }
 
 static void y_fn(struct btrfs_work *w)
