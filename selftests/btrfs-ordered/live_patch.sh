@@ -12,12 +12,8 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
 
-name=lockfix_btrfs_ordered
-ko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$name.ko
-lp=/sys/kernel/livepatch/$name
 lf_require_root
-[ -d "$lp" ] || lf_skip "$name is not loaded"
-[ -f "$ko" ] || lf_skip "$ko not found (set LOCKFIX_MODULE_DIR)"
+lf_livepatch_require lockfix_btrfs_ordered
 . "$here/ordered_round.sh"
 ot_load
 lf_plan 3
@@ -46,12 +42,8 @@ else
 fi
 
 # 2. Disabled and removed: the original again.
-why=
-echo 0 >"$lp/enabled" || why="cannot disable"
-[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish"; }
-[ -z "$why" ] && { lf_wait_for "rmmod $name" 30 || why="rmmod failed"; }
-if [ -n "$why" ]; then
-	lf_result 1 "disabled: btrfs's original code runs again" "$why"
+if ! lf_livepatch_unload; then
+	lf_result 1 "disabled: btrfs's original code runs again" "$LF_WHY"
 elif ! ot_round || ! ot_conclusive; then
 	lf_result 1 "disabled: btrfs's original code runs again" "round failed ($OT_RESULT)"
 elif [ "$OT_EARLY" = 1 ]; then
@@ -61,11 +53,8 @@ else
 fi
 
 # 3. Loaded after btrfs.
-why=
-insmod "$ko" || why="insmod failed"
-[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
-if [ -n "$why" ]; then
-	lf_result 1 "loaded after btrfs: fixed again" "$why"
+if ! lf_livepatch_load; then
+	lf_result 1 "loaded after btrfs: fixed again" "$LF_WHY"
 elif ! ot_round || ! ot_conclusive; then
 	lf_result 1 "loaded after btrfs: fixed again" "round failed ($OT_RESULT)"
 elif [ "$OT_EARLY" = 0 ] && [ "$OT_ZSLOT" != X ]; then

@@ -8,13 +8,9 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
 
-name=lockfix_dio_nofault
-ko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$name.ko
-lp=/sys/kernel/livepatch/$name
 lf_require_root
-[ -d "$lp" ] || lf_skip "$name is not loaded"
-[ -f "$ko" ] || lf_skip "$ko not found (set LOCKFIX_MODULE_DIR)"
-lf_require_cmd mkfs.btrfs losetup truncate insmod rmmod
+lf_livepatch_require lockfix_dio_nofault
+lf_require_cmd mkfs.btrfs losetup truncate
 
 lf_scratch_dev 1024
 lf_mount_btrfs "$LF_DEV"
@@ -24,16 +20,10 @@ bg_log=$(mktemp)
 bg=$!
 
 for cycle in 1 2 3; do
-	why=
-	echo 0 >"$lp/enabled" || why="cannot disable"
-	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
-	[ -z "$why" ] && { lf_wait_for "rmmod $name" 30 || why="rmmod failed"; }
-	[ -z "$why" ] && { insmod "$ko" || why="insmod failed"; }
-	[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
-	if [ -z "$why" ]; then
+	if lf_livepatch_unload && lf_livepatch_load; then
 		lf_result 0 "cycle $cycle: disable, rmmod, insmod under I/O"
 	else
-		lf_result 1 "cycle $cycle: disable, rmmod, insmod under I/O" "$why"
+		lf_result 1 "cycle $cycle: disable, rmmod, insmod under I/O" "$LF_WHY"
 	fi
 done
 

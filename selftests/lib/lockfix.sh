@@ -29,6 +29,35 @@ lf_wait_for() {
 	done
 }
 
+# Livepatch control for the tests that toggle a lockfix livepatch (loaded by
+# run_tests.sh -m).  lf_livepatch_require NAME: skip unless NAME is loaded and its .ko is
+# in $LOCKFIX_MODULE_DIR (default /lockfix/modules, the harness's guest).
+# lf_livepatch_unload / lf_livepatch_load: disable + wait + rmmod / insmod + wait for the
+# transition; status 1 with the reason in LF_WHY.
+lf_livepatch_require() {
+	LF_LP_NAME=$1
+	LF_LP_KO=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$1.ko
+	LF_LP_DIR=/sys/kernel/livepatch/$1
+	[ -d "$LF_LP_DIR" ] || lf_skip "$1 is not loaded"
+	[ -f "$LF_LP_KO" ] || lf_skip "$LF_LP_KO not found (set LOCKFIX_MODULE_DIR)"
+	lf_require_cmd insmod rmmod
+}
+lf_livepatch_unload() {
+	LF_WHY=
+	echo 0 >"$LF_LP_DIR/enabled" || LF_WHY="cannot disable"
+	[ -z "$LF_WHY" ] && { lf_wait_for "[ ! -d $LF_LP_DIR ]" 60 ||
+		LF_WHY="transition to disabled did not finish: $(cat "$LF_LP_DIR/transition" 2>&1)"; }
+	[ -z "$LF_WHY" ] && { lf_wait_for "rmmod $LF_LP_NAME" 30 || LF_WHY="rmmod failed"; }
+	[ -z "$LF_WHY" ]
+}
+lf_livepatch_load() {
+	LF_WHY=
+	insmod "$LF_LP_KO" || LF_WHY="insmod failed"
+	[ -z "$LF_WHY" ] && { lf_wait_for "[ \$(cat $LF_LP_DIR/transition) = 0 ]" 60 ||
+		LF_WHY="transition to enabled did not finish"; }
+	[ -z "$LF_WHY" ]
+}
+
 # lf_scratch_dev SIZE_MB: the block device to put a test filesystem on.
 # $LOCKFIX_SCRATCH_DEV (the harness passes the guest's virtio disk) is used as is and
 # WILL BE OVERWRITTEN; otherwise a loop device over a sparse file in $TMPDIR is set up

@@ -13,14 +13,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
 . "$here/lib.sh"
 
-name=lockfix_percpu_nofs
-ko=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$name.ko
-lp=/sys/kernel/livepatch/$name
 lf_require_root
-[ -d "$lp" ] || lf_skip "$name is not loaded"
-[ -f "$ko" ] || lf_skip "$ko not found (set LOCKFIX_MODULE_DIR)"
+lf_livepatch_require lockfix_percpu_nofs
 [ -e /proc/lockdep ] && lf_skip "lockdep kernel (see comment)"
-lf_require_cmd insmod rmmod
 pt_load
 
 lf_plan 5
@@ -35,17 +30,11 @@ bg_log=$(mktemp)
 bg=$!
 
 for cycle in 1 2 3; do
-	why=
 	sleep 1
-	echo 0 >"$lp/enabled" || why="cannot disable"
-	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="transition to disabled did not finish: $(cat "$lp/transition" 2>&1)"; }
-	[ -z "$why" ] && { lf_wait_for "rmmod $name" 30 || why="rmmod failed"; }
-	[ -z "$why" ] && { insmod "$ko" || why="insmod failed"; }
-	[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="transition to enabled did not finish"; }
-	if [ -z "$why" ]; then
+	if lf_livepatch_unload && lf_livepatch_load; then
 		lf_result 0 "cycle $cycle: disable, rmmod, insmod under percpu allocations"
 	else
-		lf_result 1 "cycle $cycle: disable, rmmod, insmod under percpu allocations" "$why"
+		lf_result 1 "cycle $cycle: disable, rmmod, insmod under percpu allocations" "$LF_WHY"
 	fi
 done
 
