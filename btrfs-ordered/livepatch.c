@@ -162,8 +162,7 @@ static int __init lockfix_init(void)
 	ret = lockfix_lookup_init();
 	if (ret)
 		return ret;
-	pr_info("enabling on %s (%s)\n", init_utsname()->release, init_utsname()->version);
-	return klp_enable_patch(&patch);
+	return lockfix_enable_patch(&patch);
 }
 #endif
 

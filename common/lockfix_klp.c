@@ -12,6 +12,7 @@
 #include <linux/kallsyms.h>
 #include <linux/kernel.h>
 #include <linux/kprobes.h>
+#include <linux/livepatch.h>
 #include <linux/module.h>
 #include <linux/string.h>
 #include <linux/utsname.h>
@@ -156,6 +157,13 @@ int lockfix_prepare_object(const char *fix, const char *obj,
 	int ret = lockfix_check_fingerprints(fix, obj, fps);
 
 	return ret ? ret : lockfix_resolve(obj, syms);
+}
+
+int lockfix_enable_patch(struct klp_patch *patch)
+{
+	pr_info("%s: enabling on %s (%s)\n", KBUILD_MODNAME, init_utsname()->release,
+		init_utsname()->version);
+	return klp_enable_patch(patch);
 }
 
 int lockfix_refuse_fixed(const char *fix, const char *commits)

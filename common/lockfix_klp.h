@@ -58,6 +58,9 @@ int lockfix_check_fingerprints(const char *fix, const char *obj,
  */
 int lockfix_prepare_object(const char *fix, const char *obj,
 			   const struct lockfix_fingerprint *fps, const struct lockfix_sym *syms);
+/* Announce the running build in the kernel log and klp_enable_patch() `patch`. */
+struct klp_patch;
+int lockfix_enable_patch(struct klp_patch *patch);
 /* Refusal where the running kernel already carries the upstream fix. */
 int lockfix_refuse_fixed(const char *fix, const char *commits);
 

@@ -30,7 +30,6 @@
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
-#include <linux/utsname.h>
 
 #include "lockfix_features.h"
 #include "lockfix_klp.h"
@@ -142,8 +141,7 @@ static int __init lockfix_init(void)
 	ret = lockfix_check_fingerprints(FIX, "vmlinux", running_build->fingerprints);
 	if (ret)
 		return ret;
-	pr_info("enabling on %s (%s)\n", init_utsname()->release, init_utsname()->version);
-	return klp_enable_patch(&patch);
+	return lockfix_enable_patch(&patch);
 }
 #endif
 

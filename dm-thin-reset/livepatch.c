@@ -58,7 +58,6 @@
 #include <linux/workqueue.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
-#include <linux/utsname.h>
 
 #include "lockfix_features.h"
 #include "lockfix_klp.h"
@@ -137,8 +136,8 @@ static const struct lockfix_fingerprint fp_5_10_223[] = {
  * lockfix's own pre-fix test kernel with PROVE_LOCKING (harness/matrix.tsv
  * prefix-5.10.262-lockdep): Debian's 5.10.262 source, dm-thin untouched, its own config
  * (lockdep grows the rwsem in struct dm_pool_metadata: the layout comes from its headers).
- * Vetted so that the selftests run under lockdep; its utsname version carries (truncated)
- * its build time, so a rebuilt test kernel is refused until vetted again.
+ * Vetted so that the selftests run under lockdep; its utsname version is the reproducible
+ * "... SMP recipe-N" of harness/build-prefix.sh (a new recipe must be vetted again).
  */
 static const struct lockfix_fingerprint fp_prefix_5_10_262_lockdep[] = {
 	{ "dm_thin_pool", "dm_pool_abort_metadata", 352 },
@@ -468,8 +467,7 @@ static int __init lockfix_init(void)
 	ret = lockfix_lookup_init();
 	if (ret)
 		return ret;
-	pr_info("enabling on %s (%s)\n", init_utsname()->release, init_utsname()->version);
-	return klp_enable_patch(&patch);
+	return lockfix_enable_patch(&patch);
 }
 #endif
 

@@ -252,17 +252,13 @@ static int __init lockfix_init(void)
 	ret = lockfix_lookup_init();
 	if (ret)
 		return ret;
-	ret = lockfix_check_fingerprints(FIX, "vmlinux", build->fingerprints);
-	if (ret)
-		return ret;
-	ret = lockfix_resolve("vmlinux", vmlinux_syms);
+	ret = lockfix_prepare_object(FIX, "vmlinux", build->fingerprints, vmlinux_syms);
 	if (ret)
 		return ret;
 	ret = klpp_percpu_init();
 	if (ret)
 		return ret;
-	pr_info("enabling on %s (%s)\n", init_utsname()->release, init_utsname()->version);
-	ret = klp_enable_patch(&patch);
+	ret = lockfix_enable_patch(&patch);
 	if (ret)
 		klpp_percpu_exit();
 	return ret;
