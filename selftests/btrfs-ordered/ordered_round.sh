@@ -12,7 +12,7 @@ ot_unload() { rmmod lockfix_ordered_test; }
 
 # ot_round: run one round; sets OT_RESULT (the module's line) and OT_EARLY, OT_ZSLOT,
 # OT_ZWAIT, OT_SAME, OT_XTO from it.  Status 1 when the round could not run.
-ot_field() { echo "$OT_RESULT" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+ot_field() { lf_field "$1" "$OT_RESULT"; }
 ot_round() {
 	OT_RESULT=
 	echo 1 >"$OT_PARAM/run" || return 1

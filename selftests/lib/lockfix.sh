@@ -18,6 +18,9 @@ lf_require_cmd() {
 	done
 }
 
+# lf_field NAME LINE: the value of NAME=... in a "k=v k=v" result line.
+lf_field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
 # lf_wait_for "SHELL-CONDITION" SECONDS: poll every 0.2 s until the condition holds;
 # status 1 when it still does not after SECONDS.
 lf_wait_for() {

@@ -15,8 +15,21 @@ pt() {
 	cat "$PT"
 }
 
-# field NAME LINE: the value of NAME=... in LINE.
-field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# pt_wait_worker: keep 1024 GFP_NOWAIT allocations of 4 KiB (they eat populated space, so
+# the balance worker is queued to populate more) until the worker has allocated pages, at
+# most 10 times; leaves the last hold result in PT_HOLD and the worker stats in PT_STATS.
+pt_wait_worker() {
+	_i=0
+	while :; do
+		PT_HOLD=$(pt hold 1024 4096)
+		sleep 1
+		PT_STATS=$(pt stats)
+		[ "$(lf_field worker_allocs "$PT_STATS")" -gt 0 ] && break
+		_i=$((_i + 1))
+		[ $_i -ge 10 ] && break
+	done
+	pt release >/dev/null
+}
 
 # The livepatch, when run_tests.sh -m loaded it.
 lp_state() {

@@ -48,7 +48,7 @@ fi
 rm -f "$bg_log"
 
 r=$(pt alloc nofs 2048 4096)
-if [ "$(field fail "$r")" = 0 ]; then
+if [ "$(lf_field fail "$r")" = 0 ]; then
 	lf_result 0 "NOFS-scoped allocations succeed after re-enabling: $r"
 else
 	lf_result 1 "NOFS-scoped allocations succeed after re-enabling" "$r"

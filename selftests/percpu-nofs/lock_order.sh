@@ -24,19 +24,11 @@ lf_plan 2
 before=$(dmesg | grep -c 'possible circular locking dependency')
 pt prime >/dev/null
 r=$(pt watch)
-[ "$(field watch "$r")" = 0 ] || lf_fail "cannot watch kmem:mm_page_alloc: $r"
-i=0
-while :; do
-	a=$(pt hold 1024 4096)
-	sleep 1
-	s=$(pt stats)
-	[ "$(field worker_allocs "$s")" -gt 0 ] && break
-	i=$((i + 1))
-	[ $i -ge 10 ] && break
-done
-pt release >/dev/null
+[ "$(lf_field watch "$r")" = 0 ] || lf_fail "cannot watch kmem:mm_page_alloc: $r"
+pt_wait_worker
+a=$PT_HOLD s=$PT_STATS
 echo "# step 2: GFP_NOWAIT $a; worker: $s"
-if [ "$(field worker_allocs "$s")" -gt 0 ]; then
+if [ "$(lf_field worker_allocs "$s")" -gt 0 ]; then
 	lf_result 0 "balance worker ran and allocated"
 else
 	lf_result 1 "balance worker ran and allocated" "not triggered: $s"

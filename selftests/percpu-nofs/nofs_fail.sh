@@ -25,7 +25,7 @@ if [ -e /proc/lockdep ]; then
 else
 	r=$(pt alloc kernel "$count" "$size")
 	echo "# GFP_KERNEL: $r"
-	if [ "$(field fail "$r")" = 0 ]; then
+	if [ "$(lf_field fail "$r")" = 0 ]; then
 		lf_result 0 "GFP_KERNEL: $count x $size bytes"
 	else
 		lf_result 1 "GFP_KERNEL: $count x $size bytes" "control failed: $r"
@@ -34,11 +34,11 @@ fi
 for scope in nofs noio; do
 	r=$(pt alloc "$scope" "$count" "$size")
 	echo "# GFP_KERNEL in memalloc_${scope}_save(): $r"
-	fail=$(field fail "$r")
+	fail=$(lf_field fail "$r")
 	if [ "$fail" = 0 ]; then
 		lf_result 0 "GFP_KERNEL in ${scope} scope: $count x $size bytes"
 	elif [ -n "$fail" ]; then
-		echo "# lockfix: bug-reproduced percpu-nofs/${scope}-premature-fail: $fail of $count ${scope}-scoped GFP_KERNEL percpu allocations failed (first at #$(field first_fail "$r")) while GFP_KERNEL ones succeed"
+		echo "# lockfix: bug-reproduced percpu-nofs/${scope}-premature-fail: $fail of $count ${scope}-scoped GFP_KERNEL percpu allocations failed (first at #$(lf_field first_fail "$r")) while GFP_KERNEL ones succeed"
 		lf_result 1 "GFP_KERNEL in ${scope} scope: $count x $size bytes" "$r"
 	else
 		lf_result 1 "GFP_KERNEL in ${scope} scope: $count x $size bytes" "helper error: $r"

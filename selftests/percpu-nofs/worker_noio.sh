@@ -15,21 +15,13 @@ pt_load
 echo "# $(uname -r) $(uname -v); $(lp_state)"
 lf_plan 1
 r=$(pt watch)
-[ "$(field watch "$r")" = 0 ] || lf_fail "cannot watch kmem:mm_page_alloc: $r"
-i=0
-while :; do
-	a=$(pt hold 1024 4096)
-	sleep 1
-	s=$(pt stats)
-	[ "$(field worker_allocs "$s")" -gt 0 ] && break
-	i=$((i + 1))
-	[ $i -ge 10 ] && break
-done
-pt release >/dev/null
+[ "$(lf_field watch "$r")" = 0 ] || lf_fail "cannot watch kmem:mm_page_alloc: $r"
+pt_wait_worker
+a=$PT_HOLD s=$PT_STATS
 echo "# GFP_NOWAIT round: $a; worker: $s"
-n=$(field worker_allocs "$s")
-fs=$(field worker_reclaim_fs "$s")
-noio=$(field worker_noio "$s")
+n=$(lf_field worker_allocs "$s")
+fs=$(lf_field worker_reclaim_fs "$s")
+noio=$(lf_field worker_noio "$s")
 if [ "$n" -eq 0 ]; then
 	lf_result 1 "balance worker allocates with NOIO" "the worker allocated nothing in $i rounds (setup did not trigger it)"
 elif [ "$fs" -gt 0 ]; then
