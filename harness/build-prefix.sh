@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # Part of the cache key (lib.sh prefix_key): bump when this recipe builds differently.
-PREFIX_RECIPE=3
+PREFIX_RECIPE=4
 
 [ $# -eq 1 ] || die "usage: $0 KERNEL-ID"
 matrix_row "$1"
@@ -71,7 +71,9 @@ flock -u 9
 build_version="1-lockfix-reverts$(printf -- '-%s' "${reverts[@]}")"
 # The build time would otherwise end up in utsname()->version, which the livepatches check
 # against their vetted builds: a rebuild from the same inputs (a cold CI cache) must give
-# the same string.  It reads "... SMP recipe-3".
+# the same string.  It reads "... SMP recipe-4".  User and host are fixed too: /proc/version
+# is part of vmlinux, whose GNU build-id the livepatches check (facts/), so a rebuild on
+# another machine from the same inputs and toolchain must give the same binary.
 build_timestamp="recipe-$PREFIX_RECIPE"
 
 # 3. Configure.
@@ -104,7 +106,8 @@ done < <(cat "${frags[@]}" | grep -E '^CONFIG_')
 log "building $1 (vmlinux + modules, -j$(nproc)); log: $dest/build.log"
 start=$SECONDS
 if ! make -C "$src" O="$obj" -j"$(nproc)" KBUILD_BUILD_VERSION="$build_version" \
-	KBUILD_BUILD_TIMESTAMP="$build_timestamp" vmlinux modules >"$dest/build.log" 2>&1; then
+	KBUILD_BUILD_TIMESTAMP="$build_timestamp" KBUILD_BUILD_USER=lockfix KBUILD_BUILD_HOST=lockfix \
+	vmlinux modules >"$dest/build.log" 2>&1; then
 	tail -30 "$dest/build.log" >&2
 	die "kernel build failed for $1"
 fi

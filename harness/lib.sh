@@ -43,8 +43,14 @@ kernel_dir() {
 	echo "$LOCKFIX_CACHE/kernels/$M_ID-$key"
 }
 
-# Inputs of a pre-fix kernel build: source version, patches, config fragments, and the
-# build recipe's version (PREFIX_RECIPE in build-prefix.sh: bump it when a change to that
+# host_toolchain: the compiler and binutils that build pre-fix kernels (part of their key:
+# another gcc gives another vmlinux, whose fingerprints the committed facts would no longer match).
+host_toolchain() {
+	{ gcc --version | head -1; ld --version | head -1; } 2>/dev/null | tr '\n' ';'
+}
+
+# Inputs of a pre-fix kernel build: source version, patches, config fragments, the host
+# toolchain (host_toolchain), and the build recipe's version (PREFIX_RECIPE in build-prefix.sh: bump it when a change to that
 # script changes what gets built; comment or message edits then do not cost a rebuild).
 prefix_key() {
 	local frags=() f recipe
@@ -52,6 +58,7 @@ prefix_key() {
 	recipe=$(sed -n 's/^PREFIX_RECIPE=//p' "$LOCKFIX_HARNESS/build-prefix.sh")
 	{
 		echo "$M_PACKAGES $M_RELEASE recipe=$recipe"
+		echo "toolchain=$(host_toolchain)"
 		cat "$LOCKFIX_HARNESS"/prefix/*.patch
 		for f in "${frags[@]}"; do cat "$LOCKFIX_HARNESS/prefix/$f"; done
 	} | sha256sum | cut -c1-16
