@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-exp=$LOCKFIX_HARNESS/expectations.tsv
+exp=$LOCKFIX_EXPECTATIONS
 known_tests=$(cd "$LOCKFIX_ROOT/selftests" && for d in */settings; do dirname "$d"; done)
 for k in $kernels; do matrix_row "$k" >/dev/null; done
 for t in $tests; do
@@ -66,11 +66,26 @@ emit "TAP version 13"
 emit "1..$((${#sel_kernels[@]} + ${#scenarios[@]} + ${#skipped[@]}))"
 
 # Prepare kernels and builds first, timing each stage.
-declare -A prepared
+declare -A prepared skip_reason
 n=0 passed=0 failed=0 nskipped=0
+skip_notes=()
 for k in "${sel_kernels[@]}"; do
 	t0=$SECONDS
-	if "$LOCKFIX_HARNESS/kernel.sh" "$k" >"$run/prepare-$k.log" 2>&1 &&
+	krc=0
+	"$LOCKFIX_HARNESS/kernel.sh" "$k" >"$run/prepare-$k.log" 2>&1 || krc=$?
+	if [ $krc = 4 ]; then
+		# A pinned package vanished from the registry: every scenario of this kernel is
+		# skipped, with the reason, and the run goes on.
+		prepared[$k]=skipped
+		skip_reason[$k]=$(sed -n 's/^lockfix: skip: //p' "$run/prepare-$k.log" | tail -1)
+		skip_notes+=("${skip_reason[$k]}")
+		emit "# stage: prepare $k: skipped: ${skip_reason[$k]}"
+		n=$((n + 1))
+		emit "ok $n $k/dkms-build # SKIP ${skip_reason[$k]}"
+		nskipped=$((nskipped + 1))
+		continue
+	fi
+	if [ $krc = 0 ] &&
 	   "$LOCKFIX_HARNESS/mkinitramfs.sh" "$k" >>"$run/prepare-$k.log" 2>&1 &&
 	   "$LOCKFIX_HARNESS/build.sh" "$k" >>"$run/prepare-$k.log" 2>&1; then
 		prepared[$k]=ok
@@ -145,6 +160,11 @@ for s in "${scenarios[@]}"; do
 	n=$((n + 1))
 	name="$k/$t/$([ "$m" = - ] && echo no-module || echo "module=$m")"
 	log=$run/${k}_${t}_$([ "$m" = - ] && echo none || echo "$m").log
+	if [ "${prepared[$k]}" = skipped ]; then
+		emit "ok $n $name # SKIP ${skip_reason[$k]}"
+		nskipped=$((nskipped + 1))
+		continue
+	fi
 	if [ "${prepared[$k]}" != ok ]; then
 		emit "not ok $n $name # preparing $k failed (see $run/prepare-$k.log)"
 		failed=$((failed + 1))
@@ -183,5 +203,9 @@ for s in "${skipped[@]}"; do
 	nskipped=$((nskipped + 1))
 done
 emit "# results: $tap"
-emit "$passed passed, $failed failed, $nskipped skipped"
+if [ ${#skip_notes[@]} -gt 0 ]; then
+	emit "$passed passed, $failed failed, $nskipped skipped ($(IFS=';'; echo "${skip_notes[*]}" | sed 's/;/; /g'))"
+else
+	emit "$passed passed, $failed failed, $nskipped skipped"
+fi
 [ "$failed" = 0 ]

@@ -4,12 +4,17 @@
 #
 #   harness/kernel.sh deb11-5.10.0-46
 #
-# Debian kernels: exact package versions from matrix.tsv are downloaded (apt-get download)
-# and unpacked (dpkg -x) under $LOCKFIX_CACHE; nothing is installed on the host.  The
-# directory then holds vmlinux (PVH ELF), modules/ (with modules.dep) and build/ (KDIR).
+# Debian kernels: ABI-named packages at the exact versions in matrix.tsv, shared ones
+# (linux-kbuild-*) at the newest served version the headers accept (registry.sh), are
+# downloaded (apt-get download) and unpacked (dpkg -x) under $LOCKFIX_CACHE; nothing is
+# installed on the host.  The directory then holds vmlinux (PVH ELF), modules/ (with
+# modules.dep), build/ (KDIR) and packages (the name=version list actually used).
+# Exit 0 prepared, 4 skipped (a pinned package is no longer served: the reason is the
+# last line on stderr, "lockfix: skip: ..."), 2 error.
 # Pre-fix kernels are built by build-prefix.sh.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/registry.sh"
 
 [ $# -eq 1 ] || die "usage: $0 KERNEL-ID"
 matrix_row "$1"
@@ -26,19 +31,26 @@ mkdir -p "$dl"
 exec 9>"$dl/.lock"
 flock 9
 
+rc=0
+resolved=$(resolve_packages) || rc=$?
+case $rc in
+0) ;;
+4) echo "lockfix: skip: $1: $REGISTRY_SKIP" >&2; exit 4 ;;
+*) die "$1: ${REGISTRY_ERROR:-cannot resolve its packages}" ;;
+esac
+
 debs=()
-IFS=, read -r -a pkgs <<<"$M_PACKAGES"
-for p in "${pkgs[@]}"; do
+while read -r p; do
 	name=${p%%=*} ver=${p#*=}
 	f=$(ls "$dl/${name}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
 	if [ -z "$f" ]; then
 		log "downloading $name=$ver"
 		(cd "$dl" && apt-get download -q "$name=$ver" 2>&1 | grep -v 'unsandboxed' >&2) || true
 		f=$(ls "$dl/${name}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
-		[ -n "$f" ] || die "cannot download $name=$ver for $1 (apt sources need bullseye, bullseye-updates, bullseye-security for Debian 11: run harness/setup-host.sh)"
+		[ -n "$f" ] || die "$1: apt lists $name=$ver but the download failed (network, or stale lists: apt-get update)"
 	fi
 	debs+=("$f")
-done
+done <<<"$resolved"
 
 rm -rf "$dest"
 mkdir -p "$dest/root"
@@ -55,6 +67,7 @@ ln -sfn "root/usr/src/linux-headers-$rel" "$dest/build"
 depmod -b "$dest/root" -F "$dest/root/boot/System.map-$rel" "$rel"
 ln -sfn "root/lib/modules/$rel" "$dest/modules"
 echo "$rel" >"$dest/release"
+echo "$resolved" >"$dest/packages"
 touch "$dest/.complete"
 log "prepared $1 in $dest"
 echo "$dest"

@@ -9,7 +9,10 @@ LOCKFIX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOCKFIX_HARNESS=$LOCKFIX_ROOT/harness
 : "${LOCKFIX_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/lockfix}"
 : "${LOCKFIX_OUT:=$LOCKFIX_ROOT/out}"
-export LOCKFIX_CACHE LOCKFIX_OUT
+# The kernel matrix and the expectation table (overridable for the harness's own tests).
+: "${LOCKFIX_MATRIX:=$LOCKFIX_HARNESS/matrix.tsv}"
+: "${LOCKFIX_EXPECTATIONS:=$LOCKFIX_HARNESS/expectations.tsv}"
+export LOCKFIX_CACHE LOCKFIX_OUT LOCKFIX_MATRIX LOCKFIX_EXPECTATIONS
 
 die() { echo "lockfix: error: $*" >&2; exit 2; }
 log() { echo "lockfix: $*" >&2; }
@@ -17,12 +20,12 @@ log() { echo "lockfix: $*" >&2; }
 # matrix_row ID -> sets M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA, or dies naming the valid ids.
 matrix_row() {
 	local line
-	line=$(awk -F'\t' -v id="$1" '!/^#/ && $1 == id' "$LOCKFIX_HARNESS/matrix.tsv")
+	line=$(awk -F'\t' -v id="$1" '!/^#/ && $1 == id' "$LOCKFIX_MATRIX")
 	[ -n "$line" ] || die "unknown kernel id '$1' (known: $(matrix_ids | tr '\n' ' '))"
 	IFS=$'\t' read -r M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA <<<"$line"
 }
 
-matrix_ids() { awk -F'\t' '!/^#/ && NF { print $1 }' "$LOCKFIX_HARNESS/matrix.tsv"; }
+matrix_ids() { awk -F'\t' '!/^#/ && NF { print $1 }' "$LOCKFIX_MATRIX"; }
 
 # hash_inputs FILE... : short content hash, the cache key of whatever those files produce.
 hash_inputs() { cat "$@" | sha256sum | cut -c1-16; }
