@@ -17,7 +17,7 @@
  * kernel that has the fix, naming the commit.
  *
  *   # insmod lockfix_btrfs_ordered.ko          (before or after btrfs is loaded)
- *   lockfix_btrfs_ordered: enabling on 5.10.262-lockfix-prefix (#1-lockfix-reverts-... SMP recipe-3)
+ *   lockfix_btrfs_ordered: enabling on 5.10.262-lockfix-prefix (#1-lockfix-reverts-... SMP recipe-4), vetted build prefix-5.10.262
  *   livepatch: enabling patch 'lockfix_btrfs_ordered'
  *   livepatch: applying patch 'lockfix_btrfs_ordered' to loading module 'btrfs'  (btrfs later)
  *   # echo 0 > /sys/kernel/livepatch/lockfix_btrfs_ordered/enabled; rmmod lockfix_btrfs_ordered
@@ -41,53 +41,35 @@
 #define FIX "btrfs-ordered"
 #define UPSTREAM "c495dcd6fbe1 (btrfs: don't prematurely free work in run_ordered_work())"
 
+/* Our pre-fix kernels name the commits they revert in their version string. */
+static bool kernel_reverts_fix(void)
+{
+	const char *v = init_utsname()->version;
+
+	return strstr(v, "-lockfix-reverts-") && strstr(v, "c495dcd6fbe1");
+}
+
 #if !LOCKFIX_BTRFS_ASYNC_THREAD_5_10
 /* Not 5.10: every such kernel we could target has the fix (v5.5+). */
-static int __init lockfix_init(void)
-{
-	return lockfix_refuse_fixed(FIX, UPSTREAM);
-}
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.fixed_upstream = LOCKFIX_UPSTREAM_HAS_c495dcd6fbe1,
+	.reverts_fix = kernel_reverts_fix,
+	.not_carried = "lockfix carries the 5.10 btrfs_work_helper() only",
+};
 #else
 #include "btrfs_ordered.h"
 
 /*
- * What the replacement was written against, per build: the function replaced (its code
- * and its inlined run_ordered_work / thresh_exec_hook are transcribed in ordered_work.c),
- * and the functions that build the work items and queues whose private layouts
- * (btrfs_async_thread.h) the replacement reads.  Sizes as kallsyms gives them (the distance
- * to the next symbol, alignment padding included; a refusal prints the running ones).
+ * The builds this module patches (generated from fleet/ by common/gen-vetted.sh): the
+ * function replaced (its code and its inlined run_ordered_work / thresh_exec_hook are
+ * transcribed in ordered_work.c), the functions that build the work items and queues
+ * whose private layouts (btrfs_async_thread.h) the replacement reads (fingerprint.tsv,
+ * sizes as kallsyms gives them: the distance to the next symbol, alignment padding
+ * included), and the build-ids of vmlinux and btrfs.
  */
-static const struct lockfix_fingerprint fp_prefix_5_10_262[] = {
-	{ "btrfs", "btrfs_work_helper", 672 },
-	{ "btrfs", "btrfs_init_work", 80 },
-	{ "btrfs", "btrfs_queue_work", 192 },
-	{ "btrfs", "__btrfs_alloc_workqueue", 320 },
-	{ "btrfs", "__tracepoint_btrfs_work_sched", LOCKFIX_ANY_SIZE },
-	{ "btrfs", "__tracepoint_btrfs_ordered_sched", LOCKFIX_ANY_SIZE },
-	{ "btrfs", "__tracepoint_btrfs_all_work_done", LOCKFIX_ANY_SIZE },
-	{ }
-};
-
-static const struct lockfix_fingerprint fp_prefix_5_10_262_lockdep[] = {
-	{ "btrfs", "btrfs_work_helper", 912 },
-	{ "btrfs", "btrfs_init_work", 128 },
-	{ "btrfs", "btrfs_queue_work", 224 },
-	{ "btrfs", "__btrfs_alloc_workqueue", 416 },
-	{ "btrfs", "__tracepoint_btrfs_work_sched", LOCKFIX_ANY_SIZE },
-	{ "btrfs", "__tracepoint_btrfs_ordered_sched", LOCKFIX_ANY_SIZE },
-	{ "btrfs", "__tracepoint_btrfs_all_work_done", LOCKFIX_ANY_SIZE },
-	{ }
-};
-
-/* Builds whose selftests passed with this module (make check, expectations.tsv). */
-#define PREFIX_VERSION "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP recipe-3"
-static const struct lockfix_build vetted_builds[] = {
-	{ "5.10.262-lockfix-prefix", PREFIX_VERSION, fp_prefix_5_10_262 },
-	{ "5.10.262-lockfix-prefix-lockdep", PREFIX_VERSION, fp_prefix_5_10_262_lockdep },
-	{ }
-};
-
-static const struct lockfix_build *running_build;
+#include "lockfix_vetted.h"
 
 static struct tracepoint *tp_work_sched, *tp_ordered_sched, *tp_all_work_done;
 static const struct lockfix_sym btrfs_syms[] = {
@@ -100,7 +82,7 @@ static const struct lockfix_sym btrfs_syms[] = {
 /* btrfs is (being) loaded: check it is the btrfs we were written for, then resolve. */
 static int btrfs_pre_patch(struct klp_object *obj)
 {
-	int ret = lockfix_prepare_object(FIX, "btrfs", running_build->fingerprints, btrfs_syms);
+	int ret = lockfix_prepare_object("btrfs", btrfs_syms);
 
 	if (ret)
 		return ret;
@@ -140,34 +122,25 @@ static struct klp_patch patch = {
 	.objs = objs,
 };
 
-/* Our pre-fix kernels name the commits they revert in their version string. */
-static bool kernel_reverts_fix(void)
-{
-	const char *v = init_utsname()->version;
-
-	return strstr(v, "-lockfix-reverts-") && strstr(v, "c495dcd6fbe1");
-}
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.fixed_upstream = LOCKFIX_UPSTREAM_HAS_c495dcd6fbe1,
+	.reverts_fix = kernel_reverts_fix,
+	.vetted = lockfix_vetted_builds,
+	.candidate = LOCKFIX_CANDIDATE,
+	.patch = &patch,
+};
+#endif
 
 static int __init lockfix_init(void)
 {
-	int ret;
-
-	running_build = lockfix_find_build(vetted_builds);
-	if (!running_build) {
-		if (LOCKFIX_UPSTREAM_HAS_c495dcd6fbe1 && !kernel_reverts_fix())
-			return lockfix_refuse_fixed(FIX, UPSTREAM);
-		lockfix_check_build(FIX, vetted_builds);	/* prints the refusal */
-		return -EOPNOTSUPP;
-	}
-	ret = lockfix_lookup_init();
-	if (ret)
-		return ret;
-	return lockfix_enable_patch(&patch);
+	return lockfix_patch_init(&fix);
 }
-#endif
 
 static void __exit lockfix_exit(void)
 {
+	lockfix_patch_exit(&fix);
 }
 
 module_init(lockfix_init);

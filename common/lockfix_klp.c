@@ -8,14 +8,23 @@
  * Module symbols are looked up as "module:name" (module_kallsyms_lookup_name() form),
  * so a name that also exists in vmlinux or another module can never resolve to the wrong
  * function (cf. dm-bufio's inlined drop_buffers vs fs/buffer.c's).
+ *
+ * Build-ids: vmlinux's is the NT_GNU_BUILD_ID note between __start_notes and __stop_notes
+ * (what /sys/kernel/notes shows); a module's is its .note.gnu.build-id section, which the
+ * loader keeps in the module's read-only core region.  The module's sysfs notes/ are
+ * created only after klp_module_coming() has run the pre_patch callbacks (load_module():
+ * prepare_coming_module() before mod_sysfs_setup()), so the note is found in memory: its
+ * 16-byte header (namesz 4, descsz 20, NT_GNU_BUILD_ID, "GNU") is searched for there.
  */
 #include <linux/kallsyms.h>
 #include <linux/kernel.h>
 #include <linux/kprobes.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
+#include <linux/preempt.h>
 #include <linux/string.h>
 #include <linux/utsname.h>
+#include <linux/version.h>
 
 #include "lockfix_klp.h"
 
@@ -96,40 +105,104 @@ int lockfix_resolve(const char *obj, const struct lockfix_sym *syms)
 	return 0;
 }
 
-const struct lockfix_build *lockfix_find_build(const struct lockfix_build *vetted)
+
+unsigned long lockfix_symbol_size(unsigned long addr)
 {
-	const struct new_utsname *u = init_utsname();
-	const struct lockfix_build *b;
-
-	for (b = vetted; b->release; b++)
-		if (!strcmp(u->release, b->release) && !strcmp(u->version, b->version))
-			return b;
-	return NULL;
-}
-
-const struct lockfix_build *lockfix_check_build(const char *fix, const struct lockfix_build *vetted)
-{
-	const struct new_utsname *u = init_utsname();
-	const struct lockfix_build *b = lockfix_find_build(vetted);
-
-	if (b)
-		return b;
-	pr_err("%s: refusing to load: kernel %s (%s) is not a build %s was vetted on\n",
-	       KBUILD_MODNAME, u->release, u->version, fix);
-	for (b = vetted; b->release; b++)
-		pr_err("%s:   vetted: %s (%s)\n", KBUILD_MODNAME, b->release, b->version);
-	return NULL;
-}
-
-int lockfix_check_fingerprints(const char *fix, const char *obj,
-			       const struct lockfix_fingerprint *fps)
-{
-	const struct lockfix_fingerprint *fp;
-	unsigned long addr, size = 0, offset = 0;
+	unsigned long size, offset;
 	char mod[MODULE_NAME_LEN];
-	int bad = 0;
 
-	for (fp = fps; fp->name; fp++) {
+	if (lockfix_describe(addr, &size, &offset, mod, sizeof(mod)) || offset)
+		return 0;
+	return size;
+}
+
+/* Elf_Nhdr-framed notes in [p, end): the NT_GNU_BUILD_ID descriptor as hex. */
+static int lockfix_note_build_id(const u8 *p, const u8 *end, char *buf, size_t len)
+{
+	while (p + 12 <= end) {
+		u32 namesz = ((const u32 *)p)[0], descsz = ((const u32 *)p)[1];
+		u32 type = ((const u32 *)p)[2];
+		const u8 *name = p + 12, *desc = name + ALIGN(namesz, 4);
+
+		if (desc + descsz > end)
+			break;
+		if (type == 3 /* NT_GNU_BUILD_ID */ && namesz == 4 && !memcmp(name, "GNU", 4)) {
+			if (len < 2 * descsz + 1)
+				return -ENOSPC;
+			bin2hex(buf, desc, descsz);
+			buf[2 * descsz] = '\0';
+			return 0;
+		}
+		p = desc + ALIGN(descsz, 4);
+	}
+	return -ENOENT;
+}
+
+/* The read-only part of a module's core image, where its .note sections live. */
+static void lockfix_module_rodata(struct module *mod, const u8 **start, const u8 **end)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	*start = mod->mem[MOD_RODATA].base;
+	*end = *start + mod->mem[MOD_RODATA].size;
+#else
+	*start = (const u8 *)mod->core_layout.base + mod->core_layout.text_size;
+	*end = (const u8 *)mod->core_layout.base + mod->core_layout.ro_size;
+#endif
+}
+
+int lockfix_build_id(const char *obj, const char *any_sym, char *buf, size_t len)
+{
+	static const u32 hdr[3] = { 4, 20, 3 };
+	struct module *(*module_address)(unsigned long addr);
+	const u8 *p, *start, *end;
+	struct module *mod;
+	unsigned long addr;
+	int ret = -ENOENT;
+
+	if (!strcmp(obj, "vmlinux")) {
+		start = (const u8 *)lockfix_lookup("vmlinux", "__start_notes");
+		end = (const u8 *)lockfix_lookup("vmlinux", "__stop_notes");
+		if (!start || !end || end <= start)
+			return -ENOENT;
+		return lockfix_note_build_id(start, end, buf, len);
+	}
+	addr = lockfix_lookup(obj, any_sym);
+	if (!addr)
+		return -ENOENT;
+	/* __module_address() is not exported on 5.10: resolved like any other symbol. */
+	module_address = (void *)lockfix_lookup("vmlinux", "__module_address");
+	if (!module_address)
+		return -ENOENT;
+	preempt_disable();		/* __module_address(): the module cannot go meanwhile */
+	mod = module_address(addr);
+	if (mod && !strcmp(mod->name, obj)) {
+		lockfix_module_rodata(mod, &start, &end);
+		for (p = PTR_ALIGN(start, 4); p + 36 <= end; p += 4) {
+			if (memcmp(p, hdr, sizeof(hdr)) || memcmp(p + 12, "GNU", 4))
+				continue;
+			ret = lockfix_note_build_id(p, p + 36, buf, len);
+			break;
+		}
+	}
+	preempt_enable();
+	return ret;
+}
+
+const struct lockfix_build *lockfix_running;
+static const struct lockfix_fix *lockfix_this;
+
+int lockfix_check_object(const char *obj)
+{
+	const struct lockfix_build *b = lockfix_running;
+	const struct lockfix_fingerprint *fp, *first = NULL;
+	const struct lockfix_build_id *id;
+	char hex[LOCKFIX_BUILD_ID_HEX];
+	unsigned long addr, size;
+	int bad = 0, ret;
+
+	if (WARN_ON_ONCE(!b || !lockfix_this))
+		return -EINVAL;
+	for (fp = b->fingerprints; fp->name; fp++) {
 		if (strcmp(fp->obj, obj))
 			continue;
 		addr = lockfix_lookup(obj, fp->name);
@@ -139,38 +212,101 @@ int lockfix_check_fingerprints(const char *fix, const char *obj,
 			bad = 1;
 			continue;
 		}
+		if (!first)
+			first = fp;
 		if (fp->size == LOCKFIX_ANY_SIZE)
 			continue;
-		if (lockfix_describe(addr, &size, &offset, mod, sizeof(mod)) || offset ||
-		    size != fp->size) {
+		size = lockfix_symbol_size(addr);
+		if (size != fp->size) {
 			pr_err("%s: refusing to patch %s: %s is %lu bytes, %s was written for %lu\n",
-			       KBUILD_MODNAME, obj, fp->name, size, fix, fp->size);
+			       KBUILD_MODNAME, obj, fp->name, size, lockfix_this->name, fp->size);
+			bad = 1;
+		}
+	}
+	for (id = b->build_ids; id->obj; id++) {
+		if (strcmp(id->obj, obj))
+			continue;
+		ret = lockfix_build_id(obj, first ? first->name : "", hex, sizeof(hex));
+		if (ret) {
+			pr_err("%s: refusing to patch %s: cannot read its build-id (%d)\n",
+			       KBUILD_MODNAME, obj, ret);
+			bad = 1;
+		} else if (strcmp(hex, id->hex)) {
+			pr_err("%s: refusing to patch %s: build-id %s, %s was vetted on %s (%s): not the same binary\n",
+			       KBUILD_MODNAME, obj, hex, lockfix_this->name, id->hex, b->kernel);
 			bad = 1;
 		}
 	}
 	return bad ? -EOPNOTSUPP : 0;
 }
 
-int lockfix_prepare_object(const char *fix, const char *obj,
-			   const struct lockfix_fingerprint *fps, const struct lockfix_sym *syms)
+int lockfix_prepare_object(const char *obj, const struct lockfix_sym *syms)
 {
-	int ret = lockfix_check_fingerprints(fix, obj, fps);
-
-	return ret ? ret : lockfix_resolve(obj, syms);
+	return lockfix_check_object(obj) ?: lockfix_resolve(obj, syms);
 }
 
-int lockfix_enable_patch(struct klp_patch *patch)
-{
-	pr_info("%s: enabling on %s (%s)\n", KBUILD_MODNAME, init_utsname()->release,
-		init_utsname()->version);
-	return klp_enable_patch(patch);
-}
-
-int lockfix_refuse_fixed(const char *fix, const char *commits)
+static const struct lockfix_build *lockfix_find_build(const struct lockfix_build *vetted)
 {
 	const struct new_utsname *u = init_utsname();
+	const struct lockfix_build *b;
 
-	pr_err("%s: refusing to load: kernel %s (%s) already has upstream %s; %s is not needed\n",
-	       KBUILD_MODNAME, u->release, u->version, commits, fix);
-	return -EOPNOTSUPP;
+	for (b = vetted; b && b->kernel; b++)
+		if (!strcmp(u->release, b->release) && !strcmp(u->version, b->version))
+			return b;
+	return NULL;
+}
+
+int lockfix_patch_init(struct lockfix_fix *fix)
+{
+	const struct new_utsname *u = init_utsname();
+	const struct lockfix_build *b;
+	int ret;
+
+	lockfix_this = fix;
+	if (fix->fixed_upstream && !(fix->reverts_fix && fix->reverts_fix())) {
+		pr_err("%s: refusing to load: kernel %s (%s) already has upstream %s; %s is not needed\n",
+		       KBUILD_MODNAME, u->release, u->version, fix->upstream, fix->name);
+		return -EOPNOTSUPP;
+	}
+	if (fix->not_carried) {
+		pr_err("%s: refusing to load: kernel %s (%s) is not supported by %s: %s; upstream fix: %s\n",
+		       KBUILD_MODNAME, u->release, u->version, fix->name, fix->not_carried, fix->upstream);
+		return -EOPNOTSUPP;
+	}
+	b = lockfix_find_build(fix->vetted);
+	if (!b) {
+		pr_err("%s: refusing to load: kernel %s (%s) is not a build %s was vetted on\n",
+		       KBUILD_MODNAME, u->release, u->version, fix->name);
+		for (b = fix->vetted; b && b->kernel; b++)
+			pr_err("%s:   vetted: %s (%s)\n", KBUILD_MODNAME, b->release, b->version);
+		return -EOPNOTSUPP;
+	}
+	lockfix_running = b;
+	ret = lockfix_lookup_init() ?: lockfix_check_object("vmlinux");
+	if (ret)
+		goto fail;
+	if (fix->setup) {
+		ret = fix->setup(b);
+		if (ret)
+			goto fail;
+	}
+	if (fix->candidate && !strcmp(fix->candidate, b->kernel))
+		pr_warn("%s: %s is a vetting candidate build (make vet): no passing proof recorded yet\n",
+			KBUILD_MODNAME, b->kernel);
+	pr_info("%s: enabling on %s (%s), vetted build %s\n", KBUILD_MODNAME, u->release,
+		u->version, b->kernel);
+	ret = klp_enable_patch(fix->patch);
+	if (ret && fix->teardown)
+		fix->teardown();
+	if (!ret)
+		return 0;
+fail:
+	lockfix_running = NULL;
+	return ret;
+}
+
+void lockfix_patch_exit(struct lockfix_fix *fix)
+{
+	if (lockfix_running && fix->teardown)
+		fix->teardown();
 }

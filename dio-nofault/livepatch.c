@@ -14,7 +14,7 @@
  * itself goes buffered.  Design, races and data semantics: DESIGN.md.
  *
  *   # insmod lockfix_dio_nofault.ko
- *   lockfix_dio_nofault: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31))
+ *   lockfix_dio_nofault: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31)), vetted build deb11-5.10.0-46
  *   livepatch: enabling patch 'lockfix_dio_nofault'
  *   # cat /sys/kernel/livepatch/lockfix_dio_nofault/enabled
  *   1
@@ -38,45 +38,24 @@
 #define UPSTREAM "51bd9563b678 (btrfs: fix deadlock due to page faults during direct IO reads and writes)"
 
 #if LOCKFIX_UPSTREAM_HAS_51bd9563b678 || !LOCKFIX_IOMAP_DIO_RW_5_10
-/* Built against a kernel that has the fix (or a newer iomap): only ever refuse. */
-static int __init lockfix_init(void)
-{
-	return lockfix_refuse_fixed(FIX, UPSTREAM);
-}
+/* Built against a kernel that has the fix, or an iomap this module carries no code for. */
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.fixed_upstream = LOCKFIX_UPSTREAM_HAS_51bd9563b678,
+	.not_carried = "lockfix carries the replacement for the 5.10 iomap_dio_rw() only",
+};
 #else
 #include "dio_nofault.h"
-
 /*
- * What the code was written against, per build and object: the function we replace (its
- * body is copied in dio_pinned.c), what we call instead of it, and the btrfs side whose
- * use of iomap_dio_rw() we rely on (btrfs_direct_IO passes &btrfs_dio_iomap_ops, holds
- * the inode and dio_sem locks, turns -ENOTBLK and short results into buffered I/O).
- * Sizes as kallsyms gives them in that build (a refusal prints the running ones).
+ * The builds this module patches (generated from fleet/ by common/gen-vetted.sh): what
+ * the code was written against, per build and object (fingerprint.tsv): the function we
+ * replace (its body is copied in dio_pinned.c), what we call instead of it, and the btrfs
+ * side whose use of iomap_dio_rw() we rely on (btrfs_direct_IO passes
+ * &btrfs_dio_iomap_ops, holds the inode and dio_sem locks, turns -ENOTBLK and short
+ * results into buffered I/O), and the build-ids of vmlinux and btrfs.
  */
-static const struct lockfix_fingerprint fp_5_10_262[] = {
-	{ "vmlinux", "iomap_dio_rw", 64 },
-	{ "vmlinux", "__iomap_dio_rw", 1200 },
-	{ "btrfs", "btrfs_direct_IO", 416 },
-	{ "btrfs", "btrfs_dio_iomap_ops", LOCKFIX_ANY_SIZE },
-	{ }
-};
-
-static const struct lockfix_fingerprint fp_5_10_223[] = {
-	{ "vmlinux", "iomap_dio_rw", 64 },
-	{ "vmlinux", "__iomap_dio_rw", 1200 },
-	{ "btrfs", "btrfs_direct_IO", 416 },
-	{ "btrfs", "btrfs_dio_iomap_ops", LOCKFIX_ANY_SIZE },
-	{ }
-};
-
-/* Builds whose selftests passed with this module (make check, expectations.tsv). */
-static const struct lockfix_build vetted_builds[] = {
-	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_5_10_262 },
-	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_5_10_223 },
-	{ }
-};
-
-static const struct lockfix_build *running_build;
+#include "lockfix_vetted.h"
 
 static const struct iomap_ops *btrfs_dio_iomap_ops_addr;
 static const struct lockfix_sym btrfs_syms[] = {
@@ -87,7 +66,7 @@ static const struct lockfix_sym btrfs_syms[] = {
 /* btrfs is (being) loaded: check it is the btrfs we were written for, then resolve. */
 static int btrfs_pre_patch(struct klp_object *obj)
 {
-	int ret = lockfix_prepare_object(FIX, "btrfs", running_build->fingerprints, btrfs_syms);
+	int ret = lockfix_prepare_object("btrfs", btrfs_syms);
 
 	if (ret)
 		return ret;
@@ -128,25 +107,23 @@ static struct klp_patch patch = {
 	.objs = objs,
 };
 
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.vetted = lockfix_vetted_builds,
+	.candidate = LOCKFIX_CANDIDATE,
+	.patch = &patch,
+};
+#endif
+
 static int __init lockfix_init(void)
 {
-	int ret;
-
-	running_build = lockfix_check_build(FIX, vetted_builds);
-	if (!running_build)
-		return -EOPNOTSUPP;
-	ret = lockfix_lookup_init();
-	if (ret)
-		return ret;
-	ret = lockfix_check_fingerprints(FIX, "vmlinux", running_build->fingerprints);
-	if (ret)
-		return ret;
-	return lockfix_enable_patch(&patch);
+	return lockfix_patch_init(&fix);
 }
-#endif
 
 static void __exit lockfix_exit(void)
 {
+	lockfix_patch_exit(&fix);
 }
 
 module_init(lockfix_init);

@@ -66,117 +66,27 @@
 #define UPSTREAM "d48300120627 (dm thin metadata: Fix ABBA deadlock by resetting dm_bufio_client) " \
 	"and cb65b282c964 (dm thin metadata: check fail_io before using data_sm)"
 
-#if LOCKFIX_UPSTREAM_HAS_d48300120627
-/* Built against a kernel that has the fix: only ever refuse. */
-static int __init lockfix_init(void)
-{
-	return lockfix_refuse_fixed(FIX, UPSTREAM);
-}
-#elif !LOCKFIX_DM_THIN_METADATA_5_10
-/* Neither fixed nor the 5.10 code this backport mirrors (e.g. 5.15): never vetted. */
-static const struct lockfix_build vetted_builds[] = { { } };
-
-static int __init lockfix_init(void)
-{
-	lockfix_check_build(FIX, vetted_builds);
-	return -EOPNOTSUPP;
-}
+#if LOCKFIX_UPSTREAM_HAS_d48300120627 || !LOCKFIX_DM_THIN_METADATA_5_10
+/* Built against a kernel that has the fix, or a dm-thin-metadata we carry no copy of. */
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.fixed_upstream = LOCKFIX_UPSTREAM_HAS_d48300120627,
+	.not_carried = "lockfix carries the replacement for 5.10's dm-thin-metadata.c only",
+};
 #else
 #include <linux/dm-bufio.h>
 #include "dm_thin_reset.h"
 
 /*
- * Sizes as kallsyms gives them (distance to the next symbol) in each vetted build; a
- * refusal prints the running ones.  5.10.223 and 5.10.262 differ in dm-thin-metadata.c by
- * the in-core held_root (struct layout: thin_impl.h) and so in the two static functions.
+ * The builds this module patches (generated from fleet/ by common/gen-vetted.sh), each
+ * with the replacement code for its struct layout as payload (fleet/vetted.tsv):
+ * 5.10.223 and 5.10.262 differ in dm-thin-metadata.c by the in-core held_root
+ * (thin_impl.h) and so in the two static functions.  Fingerprints (fingerprint.tsv) and
+ * the build-ids of vmlinux, dm_thin_pool, dm_persistent_data and dm_bufio.
  */
-static const struct lockfix_fingerprint fp_5_10_262[] = {
-	{ "dm_thin_pool", "dm_pool_abort_metadata", 336 },
-	{ "dm_thin_pool", "dm_pool_metadata_close", 304 },
-	{ "dm_thin_pool", "dm_pool_block_is_shared", 144 },
-	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
-	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
-	{ "dm_thin_pool", "__open_or_format_metadata", 976 },
-	{ "dm_thin_pool", "__commit_transaction", 592 },
-	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
-	{ "dm_thin_pool", "dm_pool_metadata_open", 432 },
-	{ "dm_persistent_data", "dm_tm_destroy", 48 },
-	{ "dm_persistent_data", "dm_block_manager_create", 160 },
-	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
-	{ "dm_persistent_data", "dm_bm_block_size", 16 },
-	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
-	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 480 },
-	{ "dm_bufio", "dm_bufio_forget_buffers", 192 },
-	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
-	{ }
-};
+#include "lockfix_vetted.h"
 
-static const struct lockfix_fingerprint fp_5_10_223[] = {
-	{ "dm_thin_pool", "dm_pool_abort_metadata", 336 },
-	{ "dm_thin_pool", "dm_pool_metadata_close", 304 },
-	{ "dm_thin_pool", "dm_pool_block_is_shared", 144 },
-	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
-	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
-	{ "dm_thin_pool", "__open_or_format_metadata", 960 },
-	{ "dm_thin_pool", "__commit_transaction", 576 },
-	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
-	{ "dm_thin_pool", "dm_pool_metadata_open", 432 },
-	{ "dm_persistent_data", "dm_tm_destroy", 48 },
-	{ "dm_persistent_data", "dm_block_manager_create", 160 },
-	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
-	{ "dm_persistent_data", "dm_bm_block_size", 16 },
-	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
-	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 480 },
-	{ "dm_bufio", "dm_bufio_forget_buffers", 192 },
-	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
-	{ }
-};
-
-/*
- * lockfix's own pre-fix test kernel with PROVE_LOCKING (harness/matrix.tsv
- * prefix-5.10.262-lockdep): Debian's 5.10.262 source, dm-thin untouched, its own config
- * (lockdep grows the rwsem in struct dm_pool_metadata: the layout comes from its headers).
- * Vetted so that the selftests run under lockdep; its utsname version is the reproducible
- * "... SMP recipe-N" of harness/build-prefix.sh (a new recipe must be vetted again).
- */
-static const struct lockfix_fingerprint fp_prefix_5_10_262_lockdep[] = {
-	{ "dm_thin_pool", "dm_pool_abort_metadata", 352 },
-	{ "dm_thin_pool", "dm_pool_metadata_close", 288 },
-	{ "dm_thin_pool", "dm_pool_block_is_shared", 160 },
-	{ "dm_thin_pool", "dm_pool_inc_data_range", 144 },
-	{ "dm_thin_pool", "dm_pool_dec_data_range", 144 },
-	{ "dm_thin_pool", "__open_or_format_metadata", 2048 },
-	{ "dm_thin_pool", "__commit_transaction", 1024 },
-	{ "dm_thin_pool", "__destroy_persistent_data_objects", 80 },
-	{ "dm_thin_pool", "dm_pool_metadata_open", 320 },
-	{ "dm_persistent_data", "dm_tm_destroy", 128 },
-	{ "dm_persistent_data", "dm_block_manager_create", 160 },
-	{ "dm_persistent_data", "dm_block_manager_destroy", 32 },
-	{ "dm_persistent_data", "dm_bm_block_size", 16 },
-	{ "dm_persistent_data", "dm_bm_is_read_only", 32 },
-	{ "dm_bufio", "dm_bufio_write_dirty_buffers", 672 },
-	{ "dm_bufio", "dm_bufio_forget_buffers", 208 },
-	{ "dm_bufio", "dm_bufio_get_block_size", LOCKFIX_ANY_SIZE },
-	{ }
-};
-
-/* Builds whose selftests passed with this module (make check, expectations.tsv). */
-static const struct lockfix_build vetted_builds[] = {
-	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_5_10_262 },
-	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_5_10_223 },
-	{ "5.10.262-lockfix-prefix-lockdep", "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP recipe-3",
-	  fp_prefix_5_10_262_lockdep },
-	{ }
-};
-
-/* Which replacement code (struct layout) each vetted build gets, by index. */
-static const struct dm_thin_reset_ops *const vetted_ops[] = {
-	&dm_thin_reset_ops_5_10_262,
-	&dm_thin_reset_ops_5_10_223,
-	&dm_thin_reset_ops_5_10_262,
-};
-
-static const struct lockfix_build *running_build;
 static const struct dm_thin_reset_ops *running_ops;
 
 int (*klpe___open_or_format_metadata)(struct dm_pool_metadata *pmd, bool format_device);
@@ -361,15 +271,12 @@ static struct klp_func thin_funcs[] = {
 /* dm_thin_pool is (being) loaded: its stack is the one we were written for? Then resolve. */
 static int thin_pre_patch(struct klp_object *obj)
 {
-	const struct lockfix_fingerprint *fps = running_build->fingerprints;
 	int ret;
 
-	ret = lockfix_check_fingerprints(FIX, "dm_thin_pool", fps) ?:
-	      lockfix_check_fingerprints(FIX, "dm_persistent_data", fps) ?:
-	      lockfix_check_fingerprints(FIX, "dm_bufio", fps) ?:
-	      lockfix_resolve("dm_thin_pool", thin_syms) ?:
-	      lockfix_resolve("dm_persistent_data", pdata_syms) ?:
-	      lockfix_resolve("dm_bufio", bufio_syms);
+	/* dm_persistent_data and dm_bufio are loaded first: dm_thin_pool depends on both. */
+	ret = lockfix_prepare_object("dm_thin_pool", thin_syms) ?:
+	      lockfix_prepare_object("dm_persistent_data", pdata_syms) ?:
+	      lockfix_prepare_object("dm_bufio", bufio_syms);
 	if (ret)
 		return ret;
 	lockfix_set_unpatching(false);
@@ -449,30 +356,40 @@ static struct klp_patch patch = {
 	.objs = objs,
 };
 
-static int __init lockfix_init(void)
+/* The replacement code for the running build's layout (its payload). */
+static int thin_setup(const struct lockfix_build *build)
 {
-	const struct dm_thin_reset_ops *ops;
-	int ret;
+	const struct dm_thin_reset_ops *ops = build->payload;
 
-	running_build = lockfix_check_build(FIX, vetted_builds);
-	if (!running_build)
-		return -EOPNOTSUPP;
-	ops = vetted_ops[running_build - vetted_builds];
+	if (WARN_ON(!ops))
+		return -EINVAL;
 	running_ops = ops;
 	thin_funcs[0].new_func = ops->abort_metadata;
 	thin_funcs[1].new_func = ops->metadata_close;
 	thin_funcs[2].new_func = ops->block_is_shared;
 	thin_funcs[3].new_func = ops->inc_data_range;
 	thin_funcs[4].new_func = ops->dec_data_range;
-	ret = lockfix_lookup_init();
-	if (ret)
-		return ret;
-	return lockfix_enable_patch(&patch);
+	return 0;
 }
+
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.vetted = lockfix_vetted_builds,
+	.candidate = LOCKFIX_CANDIDATE,
+	.patch = &patch,
+	.setup = thin_setup,
+};
 #endif
+
+static int __init lockfix_init(void)
+{
+	return lockfix_patch_init(&fix);
+}
 
 static void __exit lockfix_exit(void)
 {
+	lockfix_patch_exit(&fix);
 }
 
 module_init(lockfix_init);

@@ -79,6 +79,7 @@ mkdir -p "$(dirname "$log")"
 ov=$tmp/overlay/lockfix
 mkdir -p "$ov/user"
 cp -a "$build/modules" "$build/selftests" "$ov/"
+[ -d "$build/harness" ] && cp -a "$build/harness" "$ov/"
 {
 	echo "cd /lockfix/user"
 	if [ $cmdmode = 1 ]; then

@@ -19,7 +19,7 @@
  * final semantics.  Design, consistency model, what is copied and why: DESIGN.md.
  *
  *   # insmod lockfix_percpu_nofs.ko
- *   lockfix_percpu_nofs: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31))
+ *   lockfix_percpu_nofs: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31)), vetted build deb11-5.10.0-46
  *   livepatch: enabling patch 'lockfix_percpu_nofs'
  *   livepatch: 'lockfix_percpu_nofs': starting patching transition
  *   livepatch: 'lockfix_percpu_nofs': patching complete
@@ -54,7 +54,6 @@
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
-#include <linux/utsname.h>
 
 #include "lockfix_features.h"
 #include "lockfix_klp.h"
@@ -62,20 +61,14 @@
 #define FIX "percpu-nofs"
 #define UPSTREAM "28307d938fb2 + 9a5b183941b5 (percpu: make pcpu_alloc() aware of current gfp context; mm, percpu: do not consider sleepable allocations atomic)"
 
-#if LOCKFIX_UPSTREAM_HAS_9a5b183941b5
-/* Built against a kernel that has both commits: only ever refuse. */
-static int __init lockfix_init(void)
-{
-	return lockfix_refuse_fixed(FIX, UPSTREAM);
-}
-#elif !LOCKFIX_PERCPU_5_10
-/* Neither the fixed form nor the 5.10 code this module carries: nothing vetted. */
-static int __init lockfix_init(void)
-{
-	pr_err("refusing to load: kernel %s (%s) is not a build %s was vetted on (only 5.10 code is carried)\n",
-	       init_utsname()->release, init_utsname()->version, FIX);
-	return -EOPNOTSUPP;
-}
+#if LOCKFIX_UPSTREAM_HAS_9a5b183941b5 || !LOCKFIX_PERCPU_5_10
+/* Built against a kernel that has both commits, or a percpu allocator we carry no copy of. */
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.fixed_upstream = LOCKFIX_UPSTREAM_HAS_9a5b183941b5,
+	.not_carried = "lockfix carries copies of the 5.10 pcpu_alloc() and pcpu_balance_workfn() only",
+};
 #else
 #include "percpu_nofs.h"
 
@@ -170,60 +163,13 @@ static const struct lockfix_sym vmlinux_syms[] = {
 };
 
 /*
- * What the copies were written against, per build: the two replaced functions, every
- * out-of-line function they call, and the non-static ones whose ABI they assume.  Sizes
- * as kallsyms gives them (read in the guests; a refusal prints the running ones).  A
- * static helper that is a symbol here but was inlined in the build (or the reverse)
- * fails the lookup: the build is refused.
+ * The builds this module patches (generated from fleet/ by common/gen-vetted.sh): the two
+ * replaced functions, every out-of-line function they call and the non-static ones whose
+ * ABI they assume (fingerprint.tsv, sizes as kallsyms gives them), and vmlinux's
+ * build-id.  A static helper that is a symbol here but was inlined in the build (or the
+ * reverse) fails the lookup: the build is refused.
  */
-#define FP(name, size) { "vmlinux", name, size }
-/* Debian 5.10.262-1 and 5.10.223-1: every percpu symbol has the same size in both. */
-#define FP_DEBIAN_5_10							\
-	FP("pcpu_alloc", 2096), FP("pcpu_balance_workfn", 1680),		\
-	FP("pcpu_find_block_fit", 400), FP("pcpu_alloc_area", 704),		\
-	FP("__pcpu_chunk_move", 224), FP("pcpu_chunk_relocate", 96),		\
-	FP("pcpu_populate_chunk", 864), FP("pcpu_chunk_populated", 80),		\
-	FP("pcpu_free_area", 912), FP("pcpu_create_chunk", 448),		\
-	FP("pcpu_free_vm_areas", 96), FP("unmap_kernel_range_noflush", 912),	\
-	FP("free_percpu", 736), FP("__alloc_percpu_gfp", 16)
-static const struct lockfix_fingerprint fp_deb_5_10_262[] = { FP_DEBIAN_5_10, { } };
-static const struct lockfix_fingerprint fp_deb_5_10_223[] = { FP_DEBIAN_5_10, { } };
-
-static const struct lockfix_fingerprint fp_prefix_5_10_262[] = {
-	FP("pcpu_alloc", 1536), FP("pcpu_balance_workfn", 1536),
-	FP("pcpu_find_block_fit", 416), FP("pcpu_alloc_area", 736),
-	FP("__pcpu_chunk_move", 96), FP("pcpu_chunk_relocate", 96),
-	FP("pcpu_populate_chunk", 848), FP("pcpu_chunk_populated", 80),
-	FP("pcpu_free_area.isra.0", 800), FP("pcpu_create_chunk.constprop.0", 352),
-	FP("pcpu_free_vm_areas", 96), FP("unmap_kernel_range_noflush", 1024),
-	FP("free_percpu", 464), FP("__alloc_percpu_gfp", 16),
-	{ }
-};
-
-static const struct lockfix_fingerprint fp_prefix_lockdep_5_10_262[] = {
-	FP("pcpu_alloc", 1664), FP("pcpu_balance_workfn", 1600),
-	FP("pcpu_find_block_fit", 416), FP("pcpu_alloc_area", 752),
-	FP("__pcpu_chunk_move", 96), FP("pcpu_chunk_relocate", 96),
-	FP("pcpu_populate_chunk", 784), FP("pcpu_chunk_populated", 128),
-	FP("pcpu_free_area.isra.0", 848), FP("pcpu_create_chunk.constprop.0", 384),
-	FP("pcpu_free_vm_areas", 96), FP("unmap_kernel_range_noflush", 1056),
-	FP("free_percpu", 528), FP("__alloc_percpu_gfp", 16),
-	{ }
-};
-
-/*
- * Builds whose selftests passed with this module (make check, expectations.tsv): the
- * Debian 11 builds, and the pre-fix kernels (harness/build-prefix.sh gives them a
- * reproducible utsname version, "... SMP recipe-N").
- */
-#define PREFIX_VERSION "#1-lockfix-reverts-c495dcd6fbe1-28307d938fb2 SMP recipe-3"
-static const struct lockfix_build vetted_builds[] = {
-	{ "5.10.0-46-amd64", "#1 SMP Debian 5.10.262-1 (2026-07-31)", fp_deb_5_10_262 },
-	{ "5.10.0-32-amd64", "#1 SMP Debian 5.10.223-1 (2024-08-10)", fp_deb_5_10_223 },
-	{ "5.10.262-lockfix-prefix", PREFIX_VERSION, fp_prefix_5_10_262 },
-	{ "5.10.262-lockfix-prefix-lockdep", PREFIX_VERSION, fp_prefix_lockdep_5_10_262 },
-	{ }
-};
+#include "lockfix_vetted.h"
 
 static struct klp_func funcs[] = {
 	{ .old_name = "pcpu_alloc", .new_func = klpp_pcpu_alloc },
@@ -241,40 +187,31 @@ static struct klp_patch patch = {
 	.objs = objs,
 };
 
+static int percpu_setup(const struct lockfix_build *build)
+{
+	return lockfix_resolve("vmlinux", vmlinux_syms) ?: klpp_percpu_init();
+}
+
+static struct lockfix_fix fix = {
+	.name = FIX,
+	.upstream = UPSTREAM,
+	.vetted = lockfix_vetted_builds,
+	.candidate = LOCKFIX_CANDIDATE,
+	.patch = &patch,
+	.setup = percpu_setup,
+	.teardown = klpp_percpu_exit,
+};
+#endif
+
 static int __init lockfix_init(void)
 {
-	const struct lockfix_build *build;
-	int ret;
-
-	build = lockfix_check_build(FIX, vetted_builds);
-	if (!build)
-		return -EOPNOTSUPP;
-	ret = lockfix_lookup_init();
-	if (ret)
-		return ret;
-	ret = lockfix_prepare_object(FIX, "vmlinux", build->fingerprints, vmlinux_syms);
-	if (ret)
-		return ret;
-	ret = klpp_percpu_init();
-	if (ret)
-		return ret;
-	ret = lockfix_enable_patch(&patch);
-	if (ret)
-		klpp_percpu_exit();
-	return ret;
+	return lockfix_patch_init(&fix);
 }
 
 static void __exit lockfix_exit(void)
 {
-	klpp_percpu_exit();
+	lockfix_patch_exit(&fix);
 }
-#endif
-
-#if LOCKFIX_UPSTREAM_HAS_9a5b183941b5 || !LOCKFIX_PERCPU_5_10
-static void __exit lockfix_exit(void)
-{
-}
-#endif
 
 module_init(lockfix_init);
 module_exit(lockfix_exit);

@@ -1,0 +1,1 @@
+#include "../../common/lockfix_klp.c"

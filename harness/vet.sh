@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Vet one matrix kernel: read its facts in a boot, then run and record its proof.
+#
+#   harness/vet.sh KERNEL-ID          (make vet KERNEL=KERNEL-ID)
+#   harness/vet.sh --facts KERNEL-ID  only steps 1-3 (no proof run)
+#
+#   1. prepares the kernel (harness/kernel.sh) and builds lockfix against it;
+#   2. boots it once and reads, with the modules' own lookup code (harness/facts), every
+#      fact the livepatches check: release, uname -v, the build-ids of vmlinux and of each
+#      target module, the kallsyms size (or absence) of each symbol in */fingerprint.tsv;
+#   3. writes them to fleet/facts/KERNEL-ID.tsv (one reviewed file per kernel);
+#   4. runs every expectation row of that kernel (harness/check.sh --kernels KERNEL-ID),
+#      with the modules built as a vetting candidate: KERNEL-ID's `vetted` lines in
+#      fleet/vetted.tsv are let in before a proof exists;
+#   5. records that run's TAP as fleet/proofs/KERNEL-ID.tap, the build's proof.
+# Afterwards the modules patch KERNEL-ID for each fix whose line in fleet/vetted.tsv says
+# `vetted` and whose proof row passed; commit fleet/.  Exit status: check.sh's (0 when
+# every verdict was expected), 2 on bad arguments or a failed boot.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+usage() { sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+facts_only=0
+[ "${1:-}" = --facts ] && { facts_only=1; shift; }
+[ $# -eq 1 ] || usage
+case "$1" in -*) usage ;; esac
+kernel=$1
+matrix_row "$kernel"
+
+fleet=$LOCKFIX_ROOT/fleet
+mkdir -p "$fleet/facts" "$fleet/proofs"
+
+# 1. Kernel and build.
+kdir=$("$LOCKFIX_HARNESS/kernel.sh" "$kernel")
+"$LOCKFIX_HARNESS/build.sh" "$kernel" >/dev/null
+
+# 2. One boot to read the facts.
+objs=vmlinux syms=
+for f in "$LOCKFIX_ROOT"/*/fingerprint.tsv; do
+	while IFS=$'\t' read -r obj sym _; do
+		case "$obj" in '#'*|'') continue ;; esac
+		[[ ",$objs," == *",$obj,"* ]] || objs+=",$obj"
+		IFS='|' read -r -a alts <<<"$sym"
+		for a in "${alts[@]}"; do
+			[[ ",$syms," == *",$obj:$a,"* ]] || syms+="${syms:+,}$obj:$a"
+		done
+	done <"$f"
+done
+mods=$(tr , '\n' <<<"$objs" | grep -vx vmlinux | tr '\n' ' ')
+job=$(mktemp)
+trap 'rm -f "$job"' EXIT
+cat >"$job" <<EOS
+#!/bin/sh
+for m in $mods; do modprobe \$m || echo "lockfix-fact: error \$m: modprobe failed"; done
+insmod /lockfix/harness/lockfix_facts.ko objs=$objs syms=$syms 2>/dev/null
+dmesg | sed -n 's/.*lockfix-fact: /lockfix-fact: /p'
+EOS
+log=$LOCKFIX_OUT/vet/$kernel-facts.log
+mkdir -p "$(dirname "$log")"
+log "booting $kernel to read its facts (log $log)"
+"$LOCKFIX_HARNESS/vm.sh" -q -t 300 -l "$log" "$kernel" "$job" >/dev/null ||
+	die "$kernel: the facts boot failed (see $log)"
+facts=$(tr -d '\r' <"$log" | sed -n 's/^lockfix-fact: //p')
+grep -qx done <<<"$facts" || die "$kernel: the facts reader did not finish (see $log)"
+if grep '^error ' <<<"$facts" >&2; then
+	die "$kernel: facts incomplete (above; see $log)"
+fi
+[ "$(sed -n 's/^release //p' <<<"$facts")" = "$M_RELEASE" ] ||
+	die "$kernel: the guest runs $(sed -n 's/^release //p' <<<"$facts"), matrix.tsv says $M_RELEASE"
+
+# 3. The facts file.
+out=$fleet/facts/$kernel.tsv
+{
+	echo "# lockfix facts of $kernel, read in a boot by harness/vet.sh ($(date -u +%Y-%m-%d))."
+	echo "# Generated: do not edit; re-run make vet KERNEL=$kernel.  harness/facts-check.sh"
+	echo "# compares them with the binaries on every make check."
+	printf 'kernel\t%s\n' "$kernel"
+	if [ -f "$kdir/packages" ]; then
+		printf 'packages\t%s\n' "$(tr '\n' , <"$kdir/packages" | sed 's/,$//')"
+	else
+		printf 'packages\t%s\n' "$M_PACKAGES"
+	fi
+	sed -n 's/^release \(.*\)/release\t\1/p; s/^version \(.*\)/version\t\1/p' <<<"$facts"
+	sed -n 's/^build-id \([^ ]*\) \([0-9a-f]*\)$/build-id\t\1\t\2/p' <<<"$facts" | sort
+	sed -n 's/^size \([^ ]*\) \([^ ]*\) \([0-9]*\)$/size\t\1\t\2\t\3/p' <<<"$facts" | sort
+	sed -n 's/^absent \([^ ]*\) \([^ ]*\)$/absent\t\1\t\2/p' <<<"$facts" | sort
+} >"$out.tmp"
+mv "$out.tmp" "$out"
+log "facts of $kernel: $out ($(grep -c '^build-id' "$out") build-ids, $(grep -c '^size' "$out") sizes)"
+[ $facts_only = 1 ] && exit 0
+
+# 4. The proof run, as a vetting candidate.
+rc=0
+LOCKFIX_CANDIDATE=$kernel "$LOCKFIX_HARNESS/check.sh" --kernels "$kernel" || rc=$?
+tap=$LOCKFIX_OUT/check/latest/results.tap
+
+# 5. The proof.
+proof=$fleet/proofs/$kernel.tap
+{
+	echo "# lockfix proof of $kernel: harness/vet.sh, $(date -u +%Y-%m-%d), modules built as a vetting candidate"
+	echo "# against fleet/facts/$kernel.tsv (sha256 $(sha256sum "$out" | cut -c1-16))."
+	grep -v '^# results: ' "$tap"
+} >"$proof.tmp"
+mv "$proof.tmp" "$proof"
+log "proof of $kernel: $proof ($(tail -1 "$tap"))"
+# The normal build again: the kernel is now in (or out of) the tables by its proof.
+"$LOCKFIX_HARNESS/build.sh" "$kernel" >/dev/null
+exit $rc
