@@ -46,6 +46,7 @@ while IFS='	' read -r kernel payload; do
 			else if ($1 == "version") version = $2
 			else if ($1 == "build-id") bid[$2] = $3
 			else if ($1 == "size") size[$2 SUBSEP $3] = $4
+			else if ($1 == "present") size[$2 SUBSEP $3] = "present"
 			next
 		}
 		/^#/ || NF < 3 { next }
@@ -54,6 +55,10 @@ while IFS='	' read -r kernel payload; do
 			for (i = 1; i <= n; i++) if (($1 SUBSEP alt[i]) in size) { name = alt[i]; break }
 			if (name == "") {
 				printf "gen-vetted: %s: %s lacks %s in %s (re-vet: make vet KERNEL=%s)\n", fix, factsfile, $2, $1, kernel > "/dev/stderr"
+				bad = 1; next
+			}
+			if ($3 != "data" && size[$1 SUBSEP name] == "present") {
+				printf "gen-vetted: %s: %s has no size of code symbol %s\n", fix, factsfile, name > "/dev/stderr"
 				bad = 1; next
 			}
 			fp[++nfp] = sprintf("\t{ \"%s\", \"%s\", %s },", $1, name, $3 == "data" ? "LOCKFIX_ANY_SIZE" : size[$1 SUBSEP name])

@@ -17,15 +17,22 @@ export LOCKFIX_CACHE LOCKFIX_OUT LOCKFIX_MATRIX LOCKFIX_EXPECTATIONS
 die() { echo "lockfix: error: $*" >&2; exit 2; }
 log() { echo "lockfix: $*" >&2; }
 
-# matrix_row ID -> sets M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA, or dies naming the valid ids.
+# matrix_row ID -> sets M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA M_CI, or dies naming the
+# valid ids.  M_CI is the kernel's CI tier: proof (make check runs its proof) or build.
 matrix_row() {
 	local line
 	line=$(awk -F'\t' -v id="$1" '!/^#/ && $1 == id' "$LOCKFIX_MATRIX")
 	[ -n "$line" ] || die "unknown kernel id '$1' (known: $(matrix_ids | tr '\n' ' '))"
-	IFS=$'\t' read -r M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA <<<"$line"
+	IFS=$'\t' read -r M_ID M_KIND M_RELEASE M_PACKAGES M_EXTRA M_CI <<<"$line"
+	case "${M_CI:=proof}" in
+	proof|build) ;;
+	*) die "matrix.tsv: $1: ci tier '$M_CI' is neither proof nor build" ;;
+	esac
 }
 
 matrix_ids() { awk -F'\t' '!/^#/ && NF { print $1 }' "$LOCKFIX_MATRIX"; }
+# matrix_ids_tier TIER: the ids of one CI tier (proof or build).
+matrix_ids_tier() { awk -F'\t' -v t="$1" '!/^#/ && NF { if (($6 == "" ? "proof" : $6) == t) print $1 }' "$LOCKFIX_MATRIX"; }
 
 # hash_inputs FILE... : short content hash, the cache key of whatever those files produce.
 hash_inputs() { cat "$@" | sha256sum | cut -c1-16; }

@@ -48,12 +48,17 @@ for f in "$LOCKFIX_ROOT"/*/fingerprint.tsv; do
 	done <"$f"
 done
 mods=$(tr , '\n' <<<"$objs" | grep -vx vmlinux | tr '\n' ' ')
+# A charp module parameter takes at most 1024 bytes: the symbols go in chunks.
+chunks=$(tr , '\n' <<<"$syms" | awk '{ if (length(c) + length($0) > 900) { print c; c = "" } c = c (c == "" ? "" : ",") $0 } END { if (c != "") print c }')
 job=$(mktemp)
 trap 'rm -f "$job"' EXIT
 cat >"$job" <<EOS
 #!/bin/sh
 for m in $mods; do modprobe \$m || echo "lockfix-fact: error \$m: modprobe failed"; done
-insmod /lockfix/harness/lockfix_facts.ko objs=$objs syms=$syms 2>/dev/null
+insmod /lockfix/harness/lockfix_facts.ko objs=$objs syms=$(head -1 <<<"$chunks") 2>/dev/null
+for c in $(tail -n +2 <<<"$chunks" | tr '\n' ' '); do
+	insmod /lockfix/harness/lockfix_facts.ko objs= syms=\$c 2>/dev/null
+done
 dmesg | sed -n 's/.*lockfix-fact: /lockfix-fact: /p'
 EOS
 log=$LOCKFIX_OUT/vet/$kernel-facts.log
@@ -61,7 +66,7 @@ mkdir -p "$(dirname "$log")"
 log "booting $kernel to read its facts (log $log)"
 "$LOCKFIX_HARNESS/vm.sh" -q -t 300 -l "$log" "$kernel" "$job" >/dev/null ||
 	die "$kernel: the facts boot failed (see $log)"
-facts=$(tr -d '\r' <"$log" | sed -n 's/^lockfix-fact: //p')
+facts=$(tr -d '\r' <"$log" | sed -n 's/^lockfix-fact: //p' | awk '!seen[$0]++')
 grep -qx done <<<"$facts" || die "$kernel: the facts reader did not finish (see $log)"
 if grep '^error ' <<<"$facts" >&2; then
 	die "$kernel: facts incomplete (above; see $log)"
@@ -84,6 +89,7 @@ out=$fleet/facts/$kernel.tsv
 	sed -n 's/^release \(.*\)/release\t\1/p; s/^version \(.*\)/version\t\1/p' <<<"$facts"
 	sed -n 's/^build-id \([^ ]*\) \([0-9a-f]*\)$/build-id\t\1\t\2/p' <<<"$facts" | sort
 	sed -n 's/^size \([^ ]*\) \([^ ]*\) \([0-9]*\)$/size\t\1\t\2\t\3/p' <<<"$facts" | sort
+	sed -n 's/^present \([^ ]*\) \([^ ]*\)$/present\t\1\t\2/p' <<<"$facts" | sort
 	sed -n 's/^absent \([^ ]*\) \([^ ]*\)$/absent\t\1\t\2/p' <<<"$facts" | sort
 } >"$out.tmp"
 mv "$out.tmp" "$out"

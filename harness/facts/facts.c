@@ -55,7 +55,7 @@ static const char *first_sym(const char *list, const char *obj, char *buf, size_
 static int __init lockfix_facts_init(void)
 {
 	char *list, *item, *cur, *name, hex[LOCKFIX_BUILD_ID_HEX], sym[KSYM_NAME_LEN];
-	unsigned long addr;
+	unsigned long addr, size;
 	int ret;
 
 	if (!objs || !syms) {
@@ -95,8 +95,11 @@ static int __init lockfix_facts_init(void)
 			continue;
 		*name++ = '\0';
 		addr = lockfix_lookup(item, name);
-		if (addr)
-			pr_info("lockfix-fact: size %s %s %lu\n", item, name, lockfix_symbol_size(addr));
+		size = addr ? lockfix_symbol_size(addr) : 0;
+		if (addr && size && size < (1UL << 24))
+			pr_info("lockfix-fact: size %s %s %lu\n", item, name, size);
+		else if (addr)	/* data at a module's end has no usable kallsyms size */
+			pr_info("lockfix-fact: present %s %s\n", item, name);
 		else
 			pr_info("lockfix-fact: absent %s %s\n", item, name);
 	}
