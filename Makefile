@@ -4,8 +4,14 @@
 #   make                         build the livepatch modules for the running kernel
 #   make KVER=5.10.0-46-amd64    ... for an installed kernel's headers
 #   make KDIR=/path/to/build     ... for any kbuild tree
-#   make check                   run the whole VM test matrix (harness/check.sh)
-#   make check KERNELS="deb11-5.10.0-46" TESTS="dio-nofault"
+#   make check                   CI: every kernel built + DKMS + facts check, the proof tier's
+#                                proofs in VMs (harness/check.sh)
+#   make check KERNELS="deb11-5.10.0-46" TESTS="dio-nofault"   proofs of the named kernels
+#   make check-fleet             every kernel's proof (the whole matrix in VMs)
+#   make vet KERNEL=<id>         read a kernel's facts in a boot, run and record its proof
+#                                (fleet/facts/<id>.tsv, fleet/proofs/<id>.tap): commit fleet/
+#   make matrix-refresh          served ABIs the matrix lacks, rows whose packages moved
+#   make support-matrix          rewrite README.md's support matrix from fleet/
 #   make vm KERNEL=deb11-5.10.0-46 [SCRIPT=file]   ad-hoc guest (harness/vm.sh)
 #   make kernels [KERNELS=...]   fetch/build matrix kernels into the cache
 #   make demo                    Debian 11 hanging (and surviving with lockfix) in a VM
@@ -28,6 +34,19 @@ clean:
 check:
 	harness/check.sh $(if $(KERNELS),--kernels "$(KERNELS)") $(if $(TESTS),--tests "$(TESTS)")
 
+check-fleet:
+	harness/check.sh --fleet $(if $(TESTS),--tests "$(TESTS)")
+
+vet:
+	@test -n "$(KERNEL)" || { echo "usage: make vet KERNEL=<id>   (ids: harness/matrix.tsv)" >&2; exit 2; }
+	harness/vet.sh $(KERNEL)
+
+matrix-refresh:
+	harness/matrix-refresh.sh
+
+support-matrix:
+	harness/support-matrix.sh --update
+
 kernels:
 	@for k in $(or $(KERNELS),$(shell awk -F'\t' '!/^#/ && NF {print $$1}' harness/matrix.tsv)); do \
 		harness/kernel.sh $$k || exit 1; done
@@ -39,4 +58,4 @@ vm:
 demo:
 	harness/demo.sh
 
-.PHONY: all modules clean check kernels vm demo
+.PHONY: all modules clean check check-fleet vet matrix-refresh support-matrix kernels vm demo

@@ -2,28 +2,38 @@
 # SPDX-License-Identifier: GPL-2.0
 # Run the VM test matrix and compare every verdict with harness/expectations.tsv.
 #
-#   harness/check.sh                                   every row of the table
+#   harness/check.sh                  make check: every matrix kernel is prepared, gets its
+#                                     module and DKMS builds and its facts check; kernels of
+#                                     CI tier `proof` (matrix.tsv) also run their proof
+#   harness/check.sh --fleet          make check-fleet: every kernel runs its proof
 #   harness/check.sh --kernels "deb11-5.10.0-46" --tests "dio-nofault"
+#                                     the named kernels run their proof, whatever their tier
+#   harness/check.sh --build-only [--kernels ...]   builds and facts checks only, no VM
 #   (make check KERNELS=... TESTS=... calls this)
 #
-# One fresh VM per scenario (kernel, test, module or none).  Results: TAP 13 on stdout
-# and in out/check/<stamp>/results.tap, one serial log per scenario beside it
+# Before any kernel: the fleet data's consistency (harness/facts-check.sh --fleet).  One
+# fresh VM per scenario (kernel, test, module or none).  A kernel whose pinned packages
+# left the registry is skipped, with the reason, and the run goes on.  Results: TAP 13 on
+# stdout and in out/check/<stamp>/results.tap, one serial log per scenario beside it
 # (out/check/latest points at the newest run).  The last line is
-# "N passed, N failed, N skipped"; exit status 1 when any verdict was unexpected,
-# 2 for bad arguments.
+# "N passed, N failed, N skipped [(skip reasons)]"; exit status 1 when any verdict was
+# unexpected, 2 for bad arguments.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-kernels= tests=
+usage() { sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+kernels= tests= fleet=0 build_only=0
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--kernels) [ $# -ge 2 ] || usage; kernels=$2; shift 2 ;;
-	--tests) [ $# -ge 2 ] || usage; tests=$2; shift 2 ;;
+	--kernels) [ $# -ge 2 ] && [ -n "$2" ] || usage; kernels=$2; shift 2 ;;
+	--tests) [ $# -ge 2 ] && [ -n "$2" ] || usage; tests=$2; shift 2 ;;
+	--fleet) fleet=1; shift ;;
+	--build-only) build_only=1; shift ;;
 	-h|--help) usage ;;
 	*) die "unknown argument '$1' (see $0 --help)" ;;
 	esac
 done
+[ $fleet = 1 ] && [ $build_only = 1 ] && die "--fleet and --build-only contradict each other"
 
 exp=$LOCKFIX_EXPECTATIONS
 known_tests=$(cd "$LOCKFIX_ROOT/selftests" && for d in */settings; do dirname "$d"; done)
@@ -31,13 +41,21 @@ for k in $kernels; do matrix_row "$k" >/dev/null; done
 for t in $tests; do
 	grep -qxF "$t" <<<"$known_tests" || die "unknown test '$t' (known: $(echo $known_tests))"
 done
+# Which kernels run their proof: the named ones, else the whole fleet or the proof tier.
+if [ $build_only = 1 ]; then
+	proof_kernels=
+elif [ -n "$kernels" ] || [ $fleet = 1 ]; then
+	proof_kernels=${kernels:-$(matrix_ids)}
+else
+	proof_kernels=$(matrix_ids_tier proof)
+fi
 [ -n "$kernels" ] || kernels=$(matrix_ids)
 [ -n "$tests" ] || tests=$known_tests
 
 # Scenarios: expectation rows whose kernel and test were selected, in matrix order.
 scenarios=()
 skipped=()
-for k in $kernels; do
+for k in $proof_kernels; do
 	for t in $tests; do
 		rows=$(awk -F'\t' -v k="$k" -v t="$t" '!/^#/ && $1 == k && $2 == t { print $3 "\t" $4 }' "$exp")
 		if [ -z "$rows" ]; then
@@ -55,19 +73,47 @@ ln -sfn "$stamp" "$LOCKFIX_OUT/check/latest"
 tap=$run/results.tap
 emit() { echo "$*" | tee -a "$tap"; }
 
-# Kernels the scenarios need, in order; each also gets a `dkms build` check.
-sel_kernels=()
-for s in "${scenarios[@]}"; do
-	k=${s%%$'\t'*}
-	[[ " ${sel_kernels[*]} " == *" $k "* ]] || sel_kernels+=("$k")
-done
+# Every selected kernel is prepared and gets its build, `dkms build` and facts checks;
+# only those with scenarios boot (and need an initramfs).
+sel_kernels=($kernels)
+declare -A needs_vm
+for s in "${scenarios[@]}"; do needs_vm[${s%%$'\t'*}]=1; done
 
 emit "TAP version 13"
-emit "1..$((${#sel_kernels[@]} + ${#scenarios[@]} + ${#skipped[@]}))"
+self_tests=1
+[ -n "${LOCKFIX_NESTED:-}" ] && self_tests=0
+emit "1..$((2 * self_tests + 2 * ${#sel_kernels[@]} + ${#scenarios[@]} + ${#skipped[@]}))"
+
+# The fleet data: vetted.tsv, proofs, expectations and the generated tables agree (not
+# in the harness's own nested runs, whose matrix is a test double).
+n=0 passed=0 failed=0 nskipped=0
+t0=$SECONDS
+if [ $self_tests = 0 ]; then
+	:
+elif n=1 && "$LOCKFIX_HARNESS/facts-check.sh" --fleet >"$run/fleet-check.log" 2>&1; then
+	emit "ok $n fleet/consistency # $(tail -1 "$run/fleet-check.log") ($((SECONDS - t0))s)"
+	passed=$((passed + 1))
+else
+	emit "not ok $n fleet/consistency # see $run/fleet-check.log"
+	grep -v '^ok' "$run/fleet-check.log" | head -20 | sed 's/^/#   /' | tee -a "$tap"
+	failed=$((failed + 1))
+fi
+# The harness's own registry-drift test (a vanished pinned version is a skip, not a crash).
+if [ $self_tests = 1 ] && [ -z "${LOCKFIX_CANDIDATE:-}" ]; then
+	n=$((n + 1))
+	t0=$SECONDS
+	if "$LOCKFIX_HARNESS/test-drift.sh" >"$run/test-drift.log" 2>&1; then
+		emit "ok $n harness/registry-drift # $(tail -1 "$run/test-drift.log" | cut -c13-) ($((SECONDS - t0))s)"
+		passed=$((passed + 1))
+	else
+		emit "not ok $n harness/registry-drift # see $run/test-drift.log"
+		head -20 "$run/test-drift.log" | sed 's/^/#   /' | tee -a "$tap"
+		failed=$((failed + 1))
+	fi
+fi
 
 # Prepare kernels and builds first, timing each stage.
 declare -A prepared skip_reason
-n=0 passed=0 failed=0 nskipped=0
 skip_notes=()
 for k in "${sel_kernels[@]}"; do
 	t0=$SECONDS
@@ -82,11 +128,13 @@ for k in "${sel_kernels[@]}"; do
 		emit "# stage: prepare $k: skipped: ${skip_reason[$k]}"
 		n=$((n + 1))
 		emit "ok $n $k/dkms-build # SKIP ${skip_reason[$k]}"
-		nskipped=$((nskipped + 1))
+		n=$((n + 1))
+		emit "ok $n $k/facts # SKIP ${skip_reason[$k]}"
+		nskipped=$((nskipped + 2))
 		continue
 	fi
 	if [ $krc = 0 ] &&
-	   "$LOCKFIX_HARNESS/mkinitramfs.sh" "$k" >>"$run/prepare-$k.log" 2>&1 &&
+	   { [ -z "${needs_vm[$k]:-}" ] || "$LOCKFIX_HARNESS/mkinitramfs.sh" "$k" >>"$run/prepare-$k.log" 2>&1; } &&
 	   "$LOCKFIX_HARNESS/build.sh" "$k" >>"$run/prepare-$k.log" 2>&1; then
 		prepared[$k]=ok
 	else
@@ -106,6 +154,21 @@ for k in "${sel_kernels[@]}"; do
 	0) emit "ok $n $k/dkms-build # $(grep -c 'built ' "$run/dkms-$k.log") module(s) ($((SECONDS - t0))s)"; passed=$((passed + 1)) ;;
 	4) emit "ok $n $k/dkms-build # SKIP $(tail -1 "$run/dkms-$k.log")"; nskipped=$((nskipped + 1)) ;;
 	*) emit "not ok $n $k/dkms-build # see $run/dkms-$k.log"; failed=$((failed + 1)) ;;
+	esac
+	# The committed facts still describe the binaries (no boot: build-ids from the files).
+	n=$((n + 1))
+	frc=0
+	if [ "${prepared[$k]}" != ok ]; then
+		frc=1
+	else
+		"$LOCKFIX_HARNESS/facts-check.sh" "$k" >"$run/facts-$k.log" 2>&1 || frc=$?
+	fi
+	case $frc in
+	0) emit "ok $n $k/facts # $(tail -1 "$run/facts-$k.log")"; passed=$((passed + 1)) ;;
+	4) emit "ok $n $k/facts # SKIP $(tail -1 "$run/facts-$k.log")"; nskipped=$((nskipped + 1)) ;;
+	*) emit "not ok $n $k/facts # $(tail -1 "$run/facts-$k.log" 2>/dev/null)"
+	   sed 's/^/#   /' "$run/facts-$k.log" 2>/dev/null | head -20 | tee -a "$tap"
+	   failed=$((failed + 1)) ;;
 	esac
 done
 

@@ -35,8 +35,8 @@ rc=0
 resolved=$(resolve_packages) || rc=$?
 case $rc in
 0) ;;
-4) echo "lockfix: skip: $1: $REGISTRY_SKIP" >&2; exit 4 ;;
-*) die "$1: ${REGISTRY_ERROR:-cannot resolve its packages}" ;;
+4) echo "lockfix: skip: $1: $resolved" >&2; exit 4 ;;
+*) die "$1: $resolved" ;;
 esac
 
 debs=()

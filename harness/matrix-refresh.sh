@@ -105,8 +105,8 @@ while IFS=$'\t' read -r id kind rel pkgs extra; do
 		done
 		shared=$(tr , '\n' <<<"$pkgs" | grep -v = | while read -r b; do grep "^$b=" <<<"$resolved"; done | tr '\n' ' ')
 		echo "$id: ok (pins served${shared:+; shared today: ${shared% }}$notes)" ;;
-	4) echo "$id: MOVED: $REGISTRY_SKIP"; vanished=$((vanished + 1)) ;;
-	*) echo "$id: ERROR: $REGISTRY_ERROR"; vanished=$((vanished + 1)) ;;
+	4) echo "$id: MOVED: $resolved"; vanished=$((vanished + 1)) ;;
+	*) echo "$id: ERROR: $resolved"; vanished=$((vanished + 1)) ;;
 	esac
 done <"$LOCKFIX_MATRIX"
 

@@ -71,24 +71,24 @@ have_bullseye_sources() {
 # "name=version" list to download, one per line.  ABI-named packages: the exact pinned
 # version, which must still be served.  Shared packages (named bare in the matrix): the
 # newest served version satisfying every pinned package's Depends on them.
-# Returns 0, or 4 with REGISTRY_SKIP set to the reason (a pinned version is gone), or 2
-# with REGISTRY_ERROR set (the matrix row itself is wrong, or apt knows nothing).
+# Returns 0, or 4 printing only the reason (a pinned version is gone), or 2 printing only
+# the error (the matrix row itself is wrong, or apt knows nothing).  It runs in $(...):
+# the reason is its output.
 resolve_packages() {
 	local abi p name ver newest pinned=() shared=() out=() c cons v ok
-	REGISTRY_SKIP= REGISTRY_ERROR=
 	abi=$(abi_of "$M_RELEASE")
 	IFS=, read -r -a pkgs <<<"$M_PACKAGES"
 	for p in "${pkgs[@]}"; do
 		name=${p%%=*}
 		if abi_named "$name" "$abi"; then
 			if [ "$name" = "$p" ]; then
-				REGISTRY_ERROR="matrix.tsv: $M_ID: $name is specific to ABI $abi: pin it as $name=<version>"
+				echo "matrix.tsv: $M_ID: $name is specific to ABI $abi: pin it as $name=<version>"
 				return 2
 			fi
 			pinned+=("$p")
 		else
 			if [ "$name" != "$p" ]; then
-				REGISTRY_ERROR="matrix.tsv: $M_ID: $name is shared by a series (not named after $abi): write it without a version, it floats to the newest served version the headers accept"
+				echo "matrix.tsv: $M_ID: $name is shared by a series (not named after $abi): write it without a version, it floats to the newest served version the headers accept"
 				return 2
 			fi
 			shared+=("$name")
@@ -99,10 +99,10 @@ resolve_packages() {
 		if ! served_versions "$name" | grep -qxF "$ver"; then
 			newest=$(served_versions "$name" | head -1)
 			if [ -z "$newest" ] && ! have_bullseye_sources && [[ "$M_RELEASE" == 5.10.* ]]; then
-				REGISTRY_ERROR="apt knows no version of $name: the Debian 11 suites are not in apt's sources (run harness/setup-host.sh)"
+				echo "apt knows no version of $name: the Debian 11 suites are not in apt's sources (run harness/setup-host.sh)"
 				return 2
 			fi
-			REGISTRY_SKIP="$name=$ver is no longer served (newest served: ${newest:-none})"
+			echo "$name=$ver is no longer served (newest served: ${newest:-none})"
 			return 4
 		fi
 		out+=("$p")
@@ -122,7 +122,7 @@ resolve_packages() {
 		done < <(served_versions "$name")
 		if [ -z "$v" ]; then
 			newest=$(served_versions "$name" | head -1)
-			REGISTRY_SKIP="no served $name satisfies ${cons[*]:-its dependants} (newest served: ${newest:-none})"
+			echo "no served $name satisfies ${cons[*]:-its dependants} (newest served: ${newest:-none})"
 			return 4
 		fi
 		out+=("$name=$v")
