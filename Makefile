@@ -59,3 +59,6 @@ demo:
 	harness/demo.sh
 
 .PHONY: all modules clean check check-fleet vet matrix-refresh support-matrix kernels vm demo
+
+# Debian packaging (make deb, make debs): packaging.mk.
+-include packaging.mk

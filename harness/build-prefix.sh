@@ -4,6 +4,8 @@
 #
 #   harness/build-prefix.sh prefix-5.10.262
 #
+# Exit 0 built (or cached), 4 skipped (the source version left the registry: reason on
+# stderr as "lockfix: skip: ..."), 2 error.
 # Source: Debian's linux-source-<series> package at the exact version in matrix.tsv, with
 # harness/prefix/*.patch applied (the project's own reverts of c495dcd6fbe1 and 28307d938fb2),
 # configured as x86_64_defconfig + kvm_guest.config + the row's fragments.  The result is keyed
@@ -11,6 +13,7 @@
 # unchanged one never does.  One patched source tree serves every variant (O= build dirs).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/registry.sh"
 
 # Part of the cache key (lib.sh prefix_key): bump when this recipe builds differently.
 PREFIX_RECIPE=4
@@ -34,10 +37,19 @@ flock 9
 # 1. Source package, by exact version.
 deb=$LOCKFIX_CACHE/dl/${srcpkg}_${srcver}_all.deb
 if [ ! -s "$deb" ]; then
+	if ! served_versions "$srcpkg" | grep -qxF "$srcver"; then
+		newest=$(served_versions "$srcpkg" | head -1)
+		if [ -z "$newest" ] && ! have_bullseye_sources; then
+			die "apt knows no version of $srcpkg: the Debian 11 suites are not in apt's sources (run harness/setup-host.sh)"
+		fi
+		echo "lockfix: skip: $1: $srcpkg=$srcver is no longer served (newest served: ${newest:-none})" >&2
+		exit 4
+	fi
 	log "downloading $srcpkg=$srcver"
 	(cd "$LOCKFIX_CACHE/dl" && apt-get download -q "$srcpkg=$srcver" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
-		die "cannot download $srcpkg=$srcver (are the bullseye suites in apt sources? see harness/setup-host.sh)"
+		die "apt lists $srcpkg=$srcver but the download failed (network, or stale lists: apt-get update)"
 	mv "$LOCKFIX_CACHE/dl/${srcpkg}_${srcver//:/%3a}_all.deb" "$deb" 2>/dev/null || true
+	[ -s "$deb" ] || die "apt lists $srcpkg=$srcver but the download left no file"
 fi
 
 # 2. Patched tree, keyed by source version and patches.

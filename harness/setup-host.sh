@@ -45,4 +45,5 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	qemu-system-x86 busybox-static btrfs-progs dmsetup thin-provisioning-tools e2fsprogs \
 	util-linux kmod cpio gzip xz-utils zstd rsync bash \
 	gcc make bc flex bison libelf-dev libssl-dev dwarves patch perl python3 \
-	libc6-dev dkms liburing-dev
+	libc6-dev dkms liburing-dev \
+	debhelper dh-dkms lintian dpkg-dev apt-utils fakeroot mmdebstrap
