@@ -13,4 +13,8 @@ extern struct tracepoint *klpe___tracepoint_btrfs_all_work_done;
 
 void klpp_btrfs_work_helper(struct work_struct *normal_work);
 
+/* Engaged counter (livepatch.c): executing items whose free was deferred past the loop. */
+#include <linux/atomic.h>
+extern atomic_long_t lockfix_counter_deferred_self_frees;
+
 #endif

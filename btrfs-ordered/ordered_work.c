@@ -22,6 +22,7 @@
 #include <linux/workqueue.h>
 
 #include "btrfs_async_thread.h"
+#include "lockfix_klp.h"
 #include "btrfs_ordered.h"
 #include "lockfix_trace.h"
 
@@ -76,6 +77,9 @@ out:
 }
 
 /* async-thread.c: run_ordered_work() as of c495dcd6fbe1 + 45da9c1767ac. */
+/* Engaged counter, /sys/module/lockfix_btrfs_ordered/parameters/deferred_self_frees. */
+LOCKFIX_COUNTER(deferred_self_frees, "work items whose free the ordered loop deferred until its worker left it (the fix at work)");
+
 static void run_ordered_work(struct __btrfs_workqueue *wq, struct btrfs_work *self)
 {
 	struct list_head *list = &wq->ordered_list;
@@ -134,6 +138,7 @@ static void run_ordered_work(struct __btrfs_workqueue *wq, struct btrfs_work *se
 	spin_unlock_irqrestore(lock, flags);
 
 	if (free_self) {
+		lockfix_count(&lockfix_counter_deferred_self_frees);
 		self->ordered_free(self);
 		/* NB: self must not be dereferenced past this point. */
 		TRACE_ALL_WORK_DONE(wq->fs_info, self);

@@ -188,6 +188,15 @@ int lockfix_build_id(const char *obj, const char *any_sym, char *buf, size_t len
 	return ret;
 }
 
+static int lockfix_counter_get(char *buf, const struct kernel_param *kp)
+{
+	return scnprintf(buf, PAGE_SIZE, "%ld\n", atomic_long_read((atomic_long_t *)kp->arg));
+}
+
+const struct kernel_param_ops lockfix_counter_ops = {
+	.get = lockfix_counter_get,
+};
+
 const struct lockfix_build *lockfix_running;
 static const struct lockfix_fix *lockfix_this;
 

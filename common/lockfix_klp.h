@@ -103,4 +103,22 @@ int lockfix_build_id(const char *obj, const char *any_sym, char *buf, size_t len
 int lockfix_check_object(const char *obj);
 int lockfix_prepare_object(const char *obj, const struct lockfix_sym *syms);
 
+/*
+ * Engaged counters: how often a module did its job since load, read-only in
+ * /sys/module/<module>/parameters/<name> (lockfix status shows them).
+ *   LOCKFIX_COUNTER(aborts, "metadata aborts done by resetting the block manager");
+ *   lockfix_count(&lockfix_counter_aborts);
+ */
+#include <linux/atomic.h>
+#include <linux/moduleparam.h>
+extern const struct kernel_param_ops lockfix_counter_ops;
+#define LOCKFIX_COUNTER(name, desc)						\
+	atomic_long_t lockfix_counter_##name = ATOMIC_LONG_INIT(0);		\
+	module_param_cb(name, &lockfix_counter_ops, &lockfix_counter_##name, 0444); \
+	MODULE_PARM_DESC(name, desc)
+static inline void lockfix_count(atomic_long_t *counter)
+{
+	atomic_long_inc(counter);
+}
+
 #endif

@@ -19,4 +19,9 @@ ssize_t klpp_iomap_dio_rw(struct kiocb *iocb, struct iov_iter *iter,
 			  const struct iomap_ops *ops, const struct iomap_dio_ops *dops,
 			  bool wait_for_completion);
 
+/* Engaged counters (livepatch.c). */
+#include <linux/atomic.h>
+extern atomic_long_t lockfix_counter_pinned_dios;
+extern atomic_long_t lockfix_counter_buffered_fallbacks;
+
 #endif

@@ -9,6 +9,7 @@
  * original three-line body, copied verbatim below.
  */
 #include "lockfix_features.h"
+#include "lockfix_klp.h"
 /* Only built where the module can patch (see livepatch.c); elsewhere it just refuses. */
 #if !LOCKFIX_UPSTREAM_HAS_51bd9563b678 && LOCKFIX_IOMAP_DIO_RW_5_10
 #include <linux/mm.h>
@@ -157,10 +158,12 @@ static ssize_t btrfs_dio_pinned(struct kiocb *iocb, struct iov_iter *iter,
 		 */
 		if (!is_read && current->journal_info == KLPE_BTRFS_DIO_SYNC_STUB)
 			current->journal_info = NULL;
+		lockfix_count(&lockfix_counter_buffered_fallbacks);
 		ret = 0;
 		goto out;
 	}
 	iov_iter_bvec(&bvec_iter, is_read ? READ : WRITE, pb.bvecs, pb.npinned, pb.bytes);
+	lockfix_count(&lockfix_counter_pinned_dios);
 	/*
 	 * Always wait: the pins must outlive the bios (bvec bios take no page references).
 	 * An async iocb thus completes inline with its full result, like upstream's fallback

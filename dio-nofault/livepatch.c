@@ -57,6 +57,9 @@ static struct lockfix_fix fix = {
  */
 #include "lockfix_vetted.h"
 
+LOCKFIX_COUNTER(pinned_dios, "btrfs direct I/Os run on pages pinned before any extent lock (no fault under the locks)");
+LOCKFIX_COUNTER(buffered_fallbacks, "btrfs direct I/Os from a buffer that maps the file itself, done buffered");
+
 static const struct iomap_ops *btrfs_dio_iomap_ops_addr;
 static const struct lockfix_sym btrfs_syms[] = {
 	{ "btrfs_dio_iomap_ops", (void **)&btrfs_dio_iomap_ops_addr },

@@ -9,6 +9,8 @@
 #include <linux/atomic.h>
 #include <linux/types.h>
 
+#include "lockfix_klp.h"
+
 struct dm_pool_metadata;		/* layout per build: thin_impl.h */
 struct dm_block_manager;
 struct dm_transaction_manager;
@@ -79,8 +81,8 @@ extern bool (*klpe_dm_bm_is_read_only)(struct dm_block_manager *bm);
 void lockfix_bm_reset(struct dm_block_manager *bm);
 
 /* Counters shown in the module's log at unpatch (and read by the selftest via dmesg). */
-extern atomic_t lockfix_dm_thin_aborts;
-extern atomic_t lockfix_dm_thin_closed_preabort;
+extern atomic_long_t lockfix_counter_aborts;
+extern atomic_long_t lockfix_counter_preabort_closes;
 
 /*
  * Pools whose abort failed under this patch (live, reset block manager; tm/sm NULL): the

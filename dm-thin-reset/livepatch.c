@@ -99,25 +99,12 @@ static void (*klpe_dm_bufio_forget_buffers)(struct dm_bufio_client *c, sector_t 
 					    sector_t n_blocks);
 static unsigned (*klpe_dm_bufio_get_block_size)(struct dm_bufio_client *c);
 
-atomic_t lockfix_dm_thin_aborts = ATOMIC_INIT(0);
-atomic_t lockfix_dm_thin_closed_preabort = ATOMIC_INIT(0);
-
 /*
- * Read-only counters in /sys/module/lockfix_dm_thin_reset/parameters/ (for the selftest
+ * Engaged counters in /sys/module/lockfix_dm_thin_reset/parameters/ (for the selftest
  * and for admins): aborts done by reset, pools closed in the pre-patch failed-abort state.
  */
-static int lockfix_get_counter(char *buf, const struct kernel_param *kp)
-{
-	return scnprintf(buf, PAGE_SIZE, "%d\n", atomic_read((atomic_t *)kp->arg));
-}
-
-static const struct kernel_param_ops lockfix_counter_ops = {
-	.get = lockfix_get_counter,
-};
-module_param_cb(aborts, &lockfix_counter_ops, &lockfix_dm_thin_aborts, 0444);
-MODULE_PARM_DESC(aborts, "metadata aborts done by resetting the block manager");
-module_param_cb(preabort_closes, &lockfix_counter_ops, &lockfix_dm_thin_closed_preabort, 0444);
-MODULE_PARM_DESC(preabort_closes, "pools closed whose abort had failed before the patch");
+LOCKFIX_COUNTER(aborts, "metadata aborts done by resetting the block manager (no new block manager, no shrinker registration)");
+LOCKFIX_COUNTER(preabort_closes, "pools closed whose abort had failed before the patch");
 
 /* Resolved into locals first: the klpe_ pointers are set only once all are found. */
 static void *r_open, *r_commit, *r_tm_destroy, *r_bm_destroy, *r_bm_ro, *r_wdb, *r_forget, *r_bsize;
@@ -333,8 +320,8 @@ static void thin_post_unpatch(struct klp_object *obj)
 	WRITE_ONCE(klpe_dm_bufio_forget_buffers, NULL);
 	WRITE_ONCE(klpe_dm_bufio_get_block_size, NULL);
 	r_open = r_commit = r_tm_destroy = r_bm_destroy = r_bm_ro = r_wdb = r_forget = r_bsize = NULL;
-	pr_info("dm_thin_pool unpatched: %d abort(s) by reset, %d pool(s) closed in pre-patch abort state\n",
-		atomic_read(&lockfix_dm_thin_aborts), atomic_read(&lockfix_dm_thin_closed_preabort));
+	pr_info("dm_thin_pool unpatched: %ld abort(s) by reset, %ld pool(s) closed in pre-patch abort state\n",
+		atomic_long_read(&lockfix_counter_aborts), atomic_long_read(&lockfix_counter_preabort_closes));
 }
 
 static struct klp_object objs[] = {

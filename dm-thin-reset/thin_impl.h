@@ -196,7 +196,7 @@ int V(klpp_dm_pool_metadata_close)(struct dm_pool_metadata *opaque)
 	/* Before looking at bm: the unpatch fixup may not convert this pool any more. */
 	lockfix_failed_pool_del(opaque);
 	if (pmd->fail_io && !pmd->bm)
-		atomic_inc(&lockfix_dm_thin_closed_preabort);	/* aborted under the old code */
+		lockfix_count(&lockfix_counter_preabort_closes);	/* aborted under the old code */
 	else
 		V(destroy_pd_objects)(pmd, true);
 
@@ -246,7 +246,7 @@ int V(klpp_dm_pool_abort_metadata)(struct dm_pool_metadata *opaque)
 		pmd->fail_io = true;
 	}
 	V(pmd_write_unlock)(pmd);
-	atomic_inc(&lockfix_dm_thin_aborts);
+	lockfix_count(&lockfix_counter_aborts);
 	if (r)
 		lockfix_failed_pool_add(opaque);	/* after root_lock: lock order */
 	return r;

@@ -171,6 +171,8 @@ static const struct lockfix_sym vmlinux_syms[] = {
  */
 #include "lockfix_vetted.h"
 
+LOCKFIX_COUNTER(scoped_blocking_allocs, "NOFS/NOIO-scoped sleepable allocations that may block (create or populate chunks) instead of failing early as atomic ones");
+
 static struct klp_func funcs[] = {
 	{ .old_name = "pcpu_alloc", .new_func = klpp_pcpu_alloc },
 	{ .old_name = "pcpu_balance_workfn", .new_func = klpp_pcpu_balance_workfn },

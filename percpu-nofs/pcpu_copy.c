@@ -29,6 +29,7 @@
 #include <asm/sections.h>
 
 #include "lockfix_features.h"
+#include "lockfix_klp.h"
 #include "lockfix_trace.h"
 
 /* Only the 5.10 builds carry the copies (livepatch.c refuses everywhere else). */
@@ -378,6 +379,9 @@ void __percpu *klpp_pcpu_alloc(size_t size, size_t align, bool reserved,
 	pcpu_gfp = gfp & (GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
 	/* UPSTREAM 9a5b183941b5: was  is_atomic = (gfp & GFP_KERNEL) != GFP_KERNEL; */
 	is_atomic = !gfpflags_allow_blocking(gfp);
+	/* lockfix: engaged counter: a scoped NOFS/NOIO allocation the old test made atomic */
+	if (!is_atomic && (gfp & GFP_KERNEL) != GFP_KERNEL)
+		lockfix_count(&lockfix_counter_scoped_blocking_allocs);
 	do_warn = !(gfp & __GFP_NOWARN);
 
 	/*

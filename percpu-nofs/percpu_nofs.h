@@ -137,6 +137,10 @@ extern void (*klpe___mod_memcg_state)(struct mem_cgroup *memcg, int idx, int val
 void __percpu *klpp_pcpu_alloc(size_t size, size_t align, bool reserved, gfp_t gfp);
 void klpp_pcpu_balance_workfn(struct work_struct *work);
 int klpp_percpu_init(void);
+
+/* Engaged counter (livepatch.c): NOFS/NOIO-scoped allocations allowed to block. */
+#include <linux/atomic.h>
+extern atomic_long_t lockfix_counter_scoped_blocking_allocs;
 void klpp_percpu_exit(void);
 
 #endif
