@@ -172,51 +172,8 @@ for k in "${sel_kernels[@]}"; do
 	esac
 done
 
-# verdict CLEAN-LOG VMRC WANT_MODULE: print the observed verdict of one scenario, from its
-# serial log with carriage returns removed.
-verdict() {
-	local clean=$1 vmrc=$2 module=$3 prefix= tests_part
-	case "$vmrc" in
-	124) echo "hang-unreported"; return ;;
-	125) echo "vm-died"; return ;;
-	esac
-	if [ "$module" != - ]; then
-		if grep -q "^# lockfix: module-refused .*refusing to" <<<"$clean"; then
-			prefix="refused+"
-		elif grep -q "^# lockfix: module-refused " <<<"$clean"; then
-			echo "module-load-error"; return
-		elif ! grep -q "^# lockfix: module-loaded " <<<"$clean"; then
-			echo "module-not-run"; return
-		fi
-	fi
-	local top_ok top_notok nested_notok bugs splat
-	top_ok=$(grep -c '^ok [0-9]* selftests: ' <<<"$clean" || true)
-	top_notok=$(grep -c '^not ok [0-9]* selftests: ' <<<"$clean" || true)
-	nested_notok=$(grep -c '^# not ok [0-9]' <<<"$clean" || true)
-	bugs=$(grep -c '^# # lockfix: bug-reproduced ' <<<"$clean" || true)
-	splat=$(sed -n '/^LOCKFIX-DMESG-BEGIN$/,/^LOCKFIX-DMESG-END$/p' <<<"$clean" |
-		grep -E -c 'BUG: |Oops|WARNING: |general protection|possible circular locking|possible recursive locking|inconsistent lock state|KASAN|UBSAN|Call Trace' || true)
-	local top_skip
-	top_skip=$(grep -c '^ok [0-9]* selftests: .*# SKIP' <<<"$clean" || true)
-	if [ "$top_ok" -ge 1 ] && [ "$top_notok" = 0 ] && [ "$vmrc" = 0 ]; then
-		# An entry that skips (e.g. a module-only test without the module) is fine as
-		# long as another one ran.
-		if [ "$top_skip" = "$top_ok" ]; then
-			tests_part=skip
-		elif [ "$splat" != 0 ]; then
-			tests_part=pass-with-kernel-splat
-		else
-			tests_part=pass
-		fi
-	elif [ "$top_notok" -ge 1 ] && [ "$bugs" -ge 1 ] && [ "$bugs" = "$nested_notok" ]; then
-		tests_part=bug
-	elif grep -q '^# lockfix: test-timeout' <<<"$clean"; then
-		tests_part=timeout
-	else
-		tests_part=fail
-	fi
-	echo "$prefix$tests_part"
-}
+# The verdict of each scenario: harness/verdict.sh (per script and per case).
+. "$LOCKFIX_HARNESS/verdict.sh"
 
 for s in "${scenarios[@]}"; do
 	IFS=$'\t' read -r k t m want <<<"$s"
@@ -233,7 +190,11 @@ for s in "${scenarios[@]}"; do
 		failed=$((failed + 1))
 		continue
 	fi
+	# run_tests.sh gives each entry script the settings timeout: the guest watchdog
+	# covers all of them, plus boot and module load.
 	limit=$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' "$LOCKFIX_ROOT/selftests/$t/settings" | tail -1)
+	nprogs=$(find "$LOCKFIX_ROOT/selftests/$t" -maxdepth 1 -name '*.sh' -perm -u+x | wc -l)
+	limit=$(( ${limit:-45} * (nprogs > 0 ? nprogs : 1) ))
 	job=$run/job-$n.sh
 	{
 		echo "cd /lockfix/selftests"
@@ -245,9 +206,9 @@ for s in "${scenarios[@]}"; do
 	} >"$job"
 	t0=$SECONDS
 	vmrc=0
-	"$LOCKFIX_HARNESS/vm.sh" -q -t "$(( ${limit:-300} + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
+	"$LOCKFIX_HARNESS/vm.sh" -q -t "$(( limit + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
 	clean=$(tr -d '\r' <"$log")
-	got=$(verdict "$clean" "$vmrc" "$m")
+	got=$(verdict "$clean" "$vmrc" "$m" "$k")
 	dt=$((SECONDS - t0))
 	refused=$(grep '^# lockfix: module-refused' <<<"$clean" || true)
 	[ -z "$refused" ] || emit "$refused"

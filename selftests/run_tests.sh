@@ -8,10 +8,16 @@
 #   # ./run_tests.sh -m ../dio-nofault.ko dio-nofault
 #                                             load a lockfix livepatch first
 # Each test directory has a `settings` file (timeout=SECONDS) and one or more entry
-# scripts (*.sh).  Exit: 0 when every test passed or skipped, 1 otherwise.
+# scripts (*.sh).  A script's exit status is read as kselftest defines it: 0 pass, 4 skip,
+# anything else (bash's 2 for a syntax error included) fail.  Exit: 0 when every test
+# passed or skipped, 1 otherwise.
 #
 # Lines the harness reads (besides TAP):
-#   # lockfix: module-loaded NAME            livepatch enabled and transition finished
+#   # lockfix: module-loaded NAME            /sys/kernel/livepatch/NAME exists, enabled=1,
+#                                            transition=0 (within 60 s of insmod)
+#   # lockfix: module-functions NAME: F...   its patched functions in tracing's
+#                                            enabled_functions (objects loaded so far)
+#   # lockfix: module-not-live NAME: WHY     insmod worked but the patch is not live
 #   # lockfix: module-refused NAME: REASON   insmod failed; REASON is the kernel's message
 #   # lockfix: bug-reproduced TEST/CASE: ... printed by a test that saw the bug happen
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,13 +62,27 @@ load_module() {
 		echo "# lockfix: module-refused $name: ${reason:-$err}"
 		return 1
 	fi
+	lp=/sys/kernel/livepatch/$name
 	i=0
-	while [ -f "/sys/kernel/livepatch/$name/transition" ] &&
-	      [ "$(cat "/sys/kernel/livepatch/$name/transition")" != 0 ] && [ $i -lt 120 ]; do
+	while [ -f "$lp/transition" ] && [ "$(cat "$lp/transition")" != 0 ] && [ $i -lt 120 ]; do
 		sleep 0.5
 		i=$((i + 1))
 	done
+	if [ ! -d "$lp" ]; then
+		echo "# lockfix: module-not-live $name: insmod succeeded but $lp does not exist"
+		return 1
+	fi
+	if [ "$(cat "$lp/enabled")" != 1 ] || [ "$(cat "$lp/transition")" != 0 ]; then
+		echo "# lockfix: module-not-live $name: enabled=$(cat "$lp/enabled") transition=$(cat "$lp/transition") after 60 s"
+		return 1
+	fi
 	echo "# lockfix: module-loaded $name"
+	for ef in /sys/kernel/tracing/enabled_functions /sys/kernel/debug/tracing/enabled_functions; do
+		[ -r "$ef" ] || continue
+		# Patched functions show the livepatch core's ftrace ops (klp_ftrace_handler).
+		echo "# lockfix: module-functions $name: $(grep -i 'klp\|->' "$ef" | awk '{print $1}' | tr '\n' ' ')"
+		break
+	done
 }
 
 timeout_of() {
@@ -74,22 +94,26 @@ timeout_of() {
 # waiting for it, report it, and go on.
 run_prog() {
 	dir=$1 prog=$2 limit=$3
-	rcfile=$(mktemp)
-	( (cd "$dir" && "./$prog"); echo $? >"$rcfile" ) 2>&1 | prefix &
+	rcfile=$(mktemp) pidfile=$(mktemp)
+	# Its own session and process group (setsid): on timeout the whole group is killed,
+	# children included (tasks in D state stay, and are reported).
+	( setsid sh -c 'echo $$ >"$1"; cd "$2" && exec "./$3"' _ "$pidfile" "$dir" "$prog"
+	  echo $? >"$rcfile" ) 2>&1 | prefix &
 	waited=0
 	while [ ! -s "$rcfile" ] && [ $waited -lt $((limit * 2)) ]; do
 		sleep 0.5
 		waited=$((waited + 1))
 	done
 	if [ ! -s "$rcfile" ]; then
-		pkill -KILL -f "$dir/$prog" 2>/dev/null || true
+		pg=$(cat "$pidfile")
+		[ -n "$pg" ] && kill -KILL -- "-$pg" 2>/dev/null || true
 		echo "# lockfix: test-timeout $prog after ${limit}s"
 		rc=timeout
 	else
 		sleep 0.2	# let the prefixer drain
 		rc=$(cat "$rcfile")
 	fi
-	rm -f "$rcfile"
+	rm -f "$rcfile" "$pidfile"
 	RC=$rc
 }
 
@@ -115,7 +139,6 @@ for t in $tests; do
 		case "$RC" in
 		0) echo "ok $n selftests: $t: $prog" ;;
 		4) echo "ok $n selftests: $t: $prog # SKIP" ;;
-		2) echo "ok $n selftests: $t: $prog # XFAIL" ;;
 		timeout) echo "not ok $n selftests: $t: $prog # TIMEOUT $limit seconds"; failed=1 ;;
 		*) echo "not ok $n selftests: $t: $prog # exit=$RC"; failed=1 ;;
 		esac
