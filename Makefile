@@ -8,6 +8,7 @@
 #                                proofs in VMs (harness/check.sh)
 #   make check KERNELS="deb11-5.10.0-46" TESTS="dio-nofault"   proofs of the named kernels
 #   make check-fleet             every kernel's proof (the whole matrix in VMs)
+#   make check-mutants [FIXES=...]   each fix built doing the old, buggy thing must be caught
 #   make vet KERNEL=<id>         read a kernel's facts in a boot, run and record its proof
 #                                (fleet/facts/<id>.tsv, fleet/proofs/<id>.tap): commit fleet/
 #   make matrix-refresh          served ABIs the matrix lacks, rows whose packages moved
@@ -37,6 +38,9 @@ check:
 check-fleet:
 	harness/check.sh --fleet $(if $(TESTS),--tests "$(TESTS)")
 
+check-mutants:
+	harness/check-mutants.sh $(FIXES)
+
 vet:
 	@test -n "$(KERNEL)" || { echo "usage: make vet KERNEL=<id>   (ids: harness/matrix.tsv)" >&2; exit 2; }
 	harness/vet.sh $(KERNEL)
@@ -58,7 +62,7 @@ vm:
 demo:
 	harness/demo.sh
 
-.PHONY: all modules clean check check-fleet vet matrix-refresh support-matrix kernels vm demo
+.PHONY: all modules clean check check-fleet check-mutants vet matrix-refresh support-matrix kernels vm demo
 
 # Debian packaging (make deb, make debs): packaging.mk.
 -include packaging.mk

@@ -118,7 +118,11 @@ static void run_ordered_work(struct __btrfs_workqueue *wq, struct btrfs_work *se
 		list_del(&work->ordered_list);
 		spin_unlock_irqrestore(lock, flags);
 
+#ifdef LOCKFIX_MUTANT
+		if (0) {	/* mutant: free the executing item inside the loop, as before c495dcd6fbe1 */
+#else
 		if (work == self) {
+#endif
 			/*
 			 * This is the work item the worker is executing.  The workqueue
 			 * guarantees non-reentrancy: an item queued at the same address with

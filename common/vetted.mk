@@ -12,4 +12,9 @@ $(obj)/lockfix_vetted.h: $(LOCKFIX_TOP)/common/gen-vetted.sh $(LOCKFIX_TOP)/flee
 		$(LOCKFIX_CANDIDATE) > $@.tmp || { rm -f $@.tmp; exit 1; }; \
 	cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 targets += lockfix_vetted.h
+
+# make check-mutants (harness/check-mutants.sh): LOCKFIX_MUTANT=<fix> builds that fix's
+# replacement doing the old, buggy thing (#ifdef LOCKFIX_MUTANT in its code), so that its
+# proof must fail.  Never in a shipped build.
+ccflags-y += $(if $(filter $(LOCKFIX_FIX),$(LOCKFIX_MUTANT)),-DLOCKFIX_MUTANT)
 clean-files += lockfix_vetted.h

@@ -178,13 +178,20 @@ out:
 	return ret;
 }
 
+#ifdef LOCKFIX_MUTANT
+#define LOCKFIX_PIN_BTRFS_DIOS 0	/* mutant: fault in the user buffer under the locks, as before */
+#else
+#define LOCKFIX_PIN_BTRFS_DIOS 1
+#endif
+
 ssize_t klpp_iomap_dio_rw(struct kiocb *iocb, struct iov_iter *iter,
 			  const struct iomap_ops *ops, const struct iomap_dio_ops *dops,
 			  bool wait_for_completion)
 {
 	const struct iomap_ops *btrfs_ops = READ_ONCE(klpe_btrfs_dio_iomap_ops);
 
-	if (btrfs_ops && ops == btrfs_ops && iter_is_iovec(iter) && iov_iter_count(iter))
+	if (LOCKFIX_PIN_BTRFS_DIOS && btrfs_ops && ops == btrfs_ops && iter_is_iovec(iter) &&
+	    iov_iter_count(iter))
 		return btrfs_dio_pinned(iocb, iter, ops, dops);
 
 	return iomap_dio_rw_body(iocb, iter, ops, dops, wait_for_completion);

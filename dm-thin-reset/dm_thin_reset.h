@@ -82,6 +82,10 @@ void lockfix_bm_reset(struct dm_block_manager *bm);
 
 /* Counters shown in the module's log at unpatch (and read by the selftest via dmesg). */
 extern atomic_long_t lockfix_counter_aborts;
+#ifdef LOCKFIX_MUTANT
+struct block_device;
+struct dm_block_manager *lockfix_mutant_bm_create(struct block_device *bdev);
+#endif
 extern atomic_long_t lockfix_counter_preabort_closes;
 
 /*

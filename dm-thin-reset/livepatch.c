@@ -107,6 +107,10 @@ LOCKFIX_COUNTER(aborts, "metadata aborts done by resetting the block manager (no
 LOCKFIX_COUNTER(preabort_closes, "pools closed whose abort had failed before the patch");
 
 /* Resolved into locals first: the klpe_ pointers are set only once all are found. */
+#ifdef LOCKFIX_MUTANT
+static struct dm_block_manager *(*klpe_dm_block_manager_create)(struct block_device *bdev,
+	unsigned int block_size, unsigned int max_held_per_thread);
+#endif
 static void *r_open, *r_commit, *r_tm_destroy, *r_bm_destroy, *r_bm_ro, *r_wdb, *r_forget, *r_bsize;
 
 static const struct lockfix_sym thin_syms[] = {
@@ -118,6 +122,9 @@ static const struct lockfix_sym pdata_syms[] = {
 	{ "dm_tm_destroy", &r_tm_destroy },
 	{ "dm_block_manager_destroy", &r_bm_destroy },
 	{ "dm_bm_is_read_only", &r_bm_ro },
+#ifdef LOCKFIX_MUTANT
+	{ "dm_block_manager_create", (void **)&klpe_dm_block_manager_create },
+#endif
 	{ }
 };
 static const struct lockfix_sym bufio_syms[] = {
@@ -135,6 +142,14 @@ struct lockfix_dm_block_manager {
 
 /* THIN_METADATA_BLOCK_SIZE << SECTOR_SHIFT: the block size of every thin-pool bm. */
 #define LOCKFIX_THIN_METADATA_BLOCK_BYTES 4096
+
+#ifdef LOCKFIX_MUTANT
+/* dm-thin-metadata.c: THIN_MAX_CONCURRENT_LOCKS; dm_block_manager_create() as it calls it. */
+struct dm_block_manager *lockfix_mutant_bm_create(struct block_device *bdev)
+{
+	return klpe_dm_block_manager_create(bdev, LOCKFIX_THIN_METADATA_BLOCK_BYTES, 5);
+}
+#endif
 
 /*
  * dm_block_manager_reset() -> dm_bufio_client_reset() of d48300120627, from exported

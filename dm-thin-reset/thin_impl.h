@@ -233,8 +233,25 @@ int V(klpp_dm_pool_abort_metadata)(struct dm_pool_metadata *opaque)
 	/* destroy data_sm/metadata_sm/nb_tm/tm */
 	V(destroy_pd_objects)(pmd, false);
 
+#ifdef LOCKFIX_MUTANT
+	/*
+	 * mutant: what 5.10's abort does (__destroy_persistent_data_objects() +
+	 * __create_persistent_data_objects()): a new block manager, so a new bufio client and
+	 * register_shrinker() from the pool worker, under root_lock.
+	 */
+	klpe_dm_block_manager_destroy(pmd->bm);
+	pmd->bm = lockfix_mutant_bm_create(pmd->bdev);
+	if (IS_ERR(pmd->bm)) {
+		r = PTR_ERR(pmd->bm);
+		pmd->bm = NULL;
+		pmd->fail_io = true;
+		V(pmd_write_unlock)(pmd);
+		return r;
+	}
+#else
 	/* reset bm (dm_block_manager_reset() -> dm_bufio_client_reset() upstream) */
 	lockfix_bm_reset(pmd->bm);
+#endif
 
 	/* rebuild data_sm/metadata_sm/nb_tm/tm */
 	r = klpe___open_or_format_metadata(opaque, false);

@@ -22,7 +22,9 @@ mkdir -p "$out/modules"
 if grep -q . <(cd "$out/src" && ls -d */Kbuild 2>/dev/null); then
 	# LOCKFIX_CANDIDATE (harness/vet.sh): the kernel let into the vetted tables before its
 	# proof exists (common/vetted.mk).
+	# LOCKFIX_MUTANT (harness/check-mutants.sh): that fix built doing the old, buggy thing.
 	make -s -C "$kdir/build" M="$out/src" $ccarg LOCKFIX_CANDIDATE="${LOCKFIX_CANDIDATE:-}" \
+		LOCKFIX_MUTANT="${LOCKFIX_MUTANT:-}" \
 		modules >"$out/kbuild.log" 2>&1 ||
 		{ cat "$out/kbuild.log" >&2; die "module build against $1 failed"; }
 	find "$out/src" \( -path "$out/src/selftests" -o -path "$out/src/harness" \) -prune -o \

@@ -9,6 +9,7 @@
 #   harness/check.sh --kernels "deb11-5.10.0-46" --tests "dio-nofault"
 #                                     the named kernels run their proof, whatever their tier
 #   harness/check.sh --build-only [--kernels ...]   builds and facts checks only, no VM
+#   harness/check.sh --with-module ...               only the rows that load a module
 #   (make check KERNELS=... TESTS=... calls this)
 #
 # Before any kernel: the fleet data's consistency (harness/facts-check.sh --fleet).  One
@@ -21,14 +22,15 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-kernels= tests= fleet=0 build_only=0
+usage() { sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+kernels= tests= fleet=0 build_only=0 with_module=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernels) [ $# -ge 2 ] && [ -n "$2" ] || usage; kernels=$2; shift 2 ;;
 	--tests) [ $# -ge 2 ] && [ -n "$2" ] || usage; tests=$2; shift 2 ;;
 	--fleet) fleet=1; shift ;;
 	--build-only) build_only=1; shift ;;
+	--with-module) with_module=1; shift ;;
 	-h|--help) usage ;;
 	*) die "unknown argument '$1' (see $0 --help)" ;;
 	esac
@@ -62,7 +64,10 @@ for k in $proof_kernels; do
 			skipped+=("$k/$t")
 			continue
 		fi
-		while IFS=$'\t' read -r m e; do scenarios+=("$k"$'\t'"$t"$'\t'"$m"$'\t'"$e"); done <<<"$rows"
+		while IFS=$'\t' read -r m e; do
+			[ $with_module = 1 ] && [ "$m" = - ] && continue
+			scenarios+=("$k"$'\t'"$t"$'\t'"$m"$'\t'"$e")
+		done <<<"$rows"
 	done
 done
 

@@ -378,7 +378,11 @@ void __percpu *klpp_pcpu_alloc(size_t size, size_t align, bool reserved,
 	/* whitelisted flags that can be passed to the backing allocators */
 	pcpu_gfp = gfp & (GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
 	/* UPSTREAM 9a5b183941b5: was  is_atomic = (gfp & GFP_KERNEL) != GFP_KERNEL; */
+#ifdef LOCKFIX_MUTANT
+	is_atomic = (gfp & GFP_KERNEL) != GFP_KERNEL;	/* mutant: the test before 9a5b183941b5 */
+#else
 	is_atomic = !gfpflags_allow_blocking(gfp);
+#endif
 	/* lockfix: engaged counter: a scoped NOFS/NOIO allocation the old test made atomic */
 	if (!is_atomic && (gfp & GFP_KERNEL) != GFP_KERNEL)
 		lockfix_count(&lockfix_counter_scoped_blocking_allocs);

@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The suite's own mutation check: each fix built as a mutant whose replacement does the
+# old, buggy thing (LOCKFIX_MUTANT=<fix>, #ifdef LOCKFIX_MUTANT in its code) must turn its
+# proof red on a vulnerable kernel.
+#
+#   harness/check-mutants.sh [FIX...]        (make check-mutants)
+#
+# Per fix: the with-module rows of its test on one kernel where it is vetted (the first of
+# the proof tier), with modules built into their own out/mutants/<fix>/ tree.  A mutant is
+# caught when a row that expects pass does not pass, and the mutant did load (its
+# "MUTANT build" line is in the guest's log): a refusal would prove nothing.
+# The last line is "N mutants, N caught"; exit 1 when one escapes, 2 on bad arguments.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+all=$(cd "$LOCKFIX_ROOT" && for f in */fingerprint.tsv; do dirname "$f"; done)
+fixes=${*:-$all}
+for f in $fixes; do grep -qxF "$f" <<<"$all" || die "unknown fix '$f' (known: $(echo $all))"; done
+
+# The kernel a fix's mutant runs on: a proof-tier kernel where it is vetted.
+mutant_kernel() {
+	local k
+	for k in $(matrix_ids_tier proof); do
+		awk -F'\t' -v f="$1" -v k="$k" '!/^#/ && $1 == f && $2 == k && $3 == "vetted" { found = 1 } END { exit !found }' \
+			"$LOCKFIX_ROOT/fleet/vetted.tsv" && { echo "$k"; return; }
+	done
+}
+
+n=0 caught=0
+echo "TAP version 13"
+echo "1..$(wc -w <<<"$fixes")"
+for f in $fixes; do
+	n=$((n + 1))
+	k=$(mutant_kernel "$f")
+	if [ -z "$k" ]; then
+		echo "not ok $n mutant/$f # no proof-tier kernel vets $f"
+		continue
+	fi
+	out=$LOCKFIX_OUT/mutants/$f
+	rc=0
+	LOCKFIX_OUT=$out LOCKFIX_MUTANT=$f LOCKFIX_NESTED=1 \
+		"$LOCKFIX_HARNESS/check.sh" --with-module --kernels "$k" --tests "$f" >"$out.log" 2>&1 || rc=$?
+	run=$out/check/latest
+	rows=$(grep -E "^(not )?ok [0-9]+ $k/$f/module=$f # expected pass" "$out.log" || true)
+	loaded=$(cat "$run"/*_"$f"_"$f".log 2>/dev/null | tr -d '\r' | grep -c 'MUTANT build' || true)
+	if [ -z "$rows" ]; then
+		echo "not ok $n mutant/$f on $k # no with-module row expecting pass ran (see $out.log)"
+	elif [ "$loaded" = 0 ]; then
+		echo "not ok $n mutant/$f on $k # the mutant never loaded: nothing proven (see $out.log)"
+	elif grep -q '^not ok' <<<"$rows"; then
+		echo "ok $n mutant/$f on $k # caught: $(grep -m1 '^not ok' <<<"$rows" | sed 's/.*# //')"
+		caught=$((caught + 1))
+	else
+		echo "not ok $n mutant/$f on $k # ESCAPED: the proof passed with the old, buggy code"
+	fi
+done
+echo "$n mutants, $caught caught"
+[ "$caught" = "$n" ]
