@@ -39,6 +39,25 @@ script_results() {
 		}' <<<"$1" | sed 's/:/\//'
 }
 
+# skip_allowed TEST PROG MODULE-EFFECTIVE KERNEL: may this script skip here?
+# (selftests/TEST/may_skip; MODULE-EFFECTIVE is - when no module is loaded or it refused)
+skip_allowed() {
+	local conds c lockdep=0
+	conds=$(awk -F'\t' -v p="$2" '!/^#/ && $1 == p { print $2 }' "$LOCKFIX_ROOT/selftests/$1/may_skip" 2>/dev/null)
+	matrix_row "$4"
+	[[ "$M_RELEASE" == *lockdep* ]] && lockdep=1
+	for c in ${conds//,/ }; do
+		case "$c" in
+		no-module) [ "$3" = - ] && return 0 ;;
+		lockdep) [ $lockdep = 1 ] && return 0 ;;
+		not-lockdep) [ $lockdep = 0 ] && return 0 ;;
+		prefix) [ "$M_KIND" = prefix ] && return 0 ;;
+		not-prefix) [ "$M_KIND" != prefix ] && return 0 ;;
+		esac
+	done
+	return 1
+}
+
 # verdict CLEAN-LOG VMRC MODULE KERNEL: the observed verdict of one scenario, from its
 # serial log with carriage returns removed.
 verdict() {
@@ -72,6 +91,14 @@ verdict() {
 	[ -z "$bad" ] || { echo "${prefix}timeout(${bad% })"; return; }
 	bad=$(awk '$1 == "fail" { print $2 }' <<<"$results" | tr '\n' ' ')
 	[ -z "$bad" ] || { echo "${prefix}fail(${bad% })"; return; }
+	# A skip counts only where the test declares it may happen (selftests/*/may_skip).
+	bad= effective=$module
+	[ -n "$prefix" ] && effective=-
+	while read -r r name; do
+		[ "$r" = skip ] || continue
+		skip_allowed "${name%%/*}" "${name#*/}" "$effective" "$kernel" || bad+="$name "
+	done <<<"$results"
+	[ -z "$bad" ] || { echo "${prefix}skipped-required(${bad% })"; return; }
 	if grep -q '^bug ' <<<"$results"; then
 		echo "${prefix}bug"; return
 	fi
