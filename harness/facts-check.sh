@@ -63,13 +63,14 @@ if [ "$1" = --fleet ]; then
 		in_list "$test" "$known_tests" || problem "expectations.tsv: unknown test '$test'"
 		[ "$module" = - ] || in_list "$module" "$fixes" || problem "expectations.tsv: unknown module '$module'"
 		case "$expect" in bug|pass|refused+pass|refused+bug) ;;
+		n/a) [ "$module" = - ] || problem "expectations.tsv: $kernel $test: n/a takes module -, not '$module'" ;;
 		*) problem "expectations.tsv: $kernel $test $module: unknown verdict '$expect'" ;;
 		esac
 		if [ "$module" != - ] && [[ "$expect" != refused+* ]]; then
 			d=$(vetted_lines | awk -F'\t' -v f="$module" -v k="$kernel" '$1 == f && $2 == k { print $3 }')
 			[ "$d" = vetted ] || problem "expectations.tsv expects $module to patch $kernel, but fleet/vetted.tsv says '${d:-nothing}'"
 		fi
-	done < <(awk -F'\t' '!/^#/ && NF >= 4' "$LOCKFIX_EXPECTATIONS")
+	done < <(awk -F'\t' '!/^#/ && NF >= 4 { print $1 "\t" $2 "\t" $3 "\t" $4 }' "$LOCKFIX_EXPECTATIONS")
 	# The generated tables take every vetted build (no stale facts, no missing symbol).
 	for fix in $fixes; do
 		warn=$(sh "$LOCKFIX_ROOT/common/gen-vetted.sh" "$fix" "$LOCKFIX_ROOT" "${LOCKFIX_CANDIDATE:-}" 2>&1 >/dev/null) ||

@@ -7,9 +7,9 @@
 #   # ./run_tests.sh dio-nofault              one test
 #   # ./run_tests.sh -m ../dio-nofault.ko dio-nofault
 #                                             load a lockfix livepatch first
-# Each test directory has a `settings` file (timeout=SECONDS) and one or more entry
-# scripts (*.sh).  A script's exit status is read as kselftest defines it: 0 pass, 4 skip,
-# anything else (bash's 2 for a syntax error included) fail.  Exit: 0 when every test
+# Each test directory has a `settings` file (timeout=SECONDS) and a `TEST_PROGS` file
+# (written at install from its Makefile's TEST_PROGS): the entry scripts, in order.
+# A script's exit status is read as kselftest defines it: 0 pass, 4 skip, anything else (bash's 2 for a syntax error included) fail.  Exit: 0 when every test
 # passed or skipped, 1 otherwise.
 #
 # Lines the harness reads (besides TAP):
@@ -123,16 +123,15 @@ for m in $modules; do load_module "$m"; done
 n=0
 total=0
 for t in $tests; do
-	for p in "$here/$t"/*.sh; do [ -x "$p" ] && total=$((total + 1)); done
+	[ -f "$here/$t/TEST_PROGS" ] || { echo "run_tests.sh: $here/$t has no TEST_PROGS (make install writes it)" >&2; exit 2; }
+	total=$((total + $(wc -w <"$here/$t/TEST_PROGS")))
 done
 echo "1..$total"
 failed=0
 for t in $tests; do
 	limit=$(timeout_of "$here/$t")
 	limit=${limit:-45}
-	for p in "$here/$t"/*.sh; do
-		[ -x "$p" ] || continue
-		prog=$(basename "$p")
+	for prog in $(cat "$here/$t/TEST_PROGS"); do
 		n=$((n + 1))
 		echo "# selftests: $t: $prog"
 		run_prog "$here/$t" "$prog" "$limit"
