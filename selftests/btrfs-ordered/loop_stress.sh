@@ -4,9 +4,11 @@
 # btrfs, both mounted compress-force=zstd -- under concurrent writers and syncs for a
 # bounded time (LOCKFIX_STRESS_SECONDS, default 45).  Compressed writes go through btrfs
 # ordered work (async_cow) on both filesystems.  Passes when every writer and a final sync
-# finish; a deadlock shows as tasks stuck in D state with btrfs on their stacks after a
-# generous grace period, and is reported as bug-reproduced.  Upstream never had a minimal
-# reproducer: a pass without the fix is expected far more often than a hang.
+# finish.  Writers stuck in D state in btrfs after a generous grace period fail the test,
+# with their stacks, but are never reported as the bug: no stack signature of the
+# c495dcd6fbe1 deadlock was ever seen here, so a hang could be anything (the deterministic
+# ordered_free.sh carries the proof).  Upstream never had a minimal reproducer: a pass
+# without the fix is expected far more often than a hang.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
 
@@ -68,8 +70,7 @@ if [ -n "$alive" ]; then
 			echo "# D task $p ($(cat /proc/$p/comm 2>/dev/null)):"
 			sed 's/^/#   /' "/proc/$p/stack" 2>/dev/null | head -15
 		done
-		echo "# lockfix: bug-reproduced btrfs-ordered/loop-stress: writers on btrfs-on-loop-on-btrfs stuck in D state for ${grace}s (tasks:$stuck)"
-		lf_result 1 "loop-on-btrfs zstd stress ${secs}s" "deadlock"
+		lf_result 1 "loop-on-btrfs zstd stress ${secs}s" "tasks stuck in D state in btrfs for ${grace}s (tasks:$stuck): a hang, not counted as the bug (no known signature)"
 	else
 		lf_result 1 "loop-on-btrfs zstd stress ${secs}s" "writers still running after ${grace}s but none in D state in btrfs"
 	fi

@@ -6,7 +6,9 @@
  * A child counts as hung when, after `settle_s` seconds, it sits in D state with an
  * identical /proc/PID/stack for HANGWATCH_STABLE_SAMPLES consecutive one-second samples
  * AND that stack carries the bug's signature (one frame from each group the caller
- * names).  A child that is merely slow (TCG guests on a busy host run many times slower)
+ * names: the bug's own lock-wait frame among them).  Frames are compared by exact
+ * function name ("[<0>] lock_extent_bits+0x.../0x... [btrfs]" is lock_extent_bits), so
+ * lockfix's own replacements (klpp_iomap_dio_rw, ...) can never satisfy a signature.  A child that is merely slow (TCG guests on a busy host run many times slower)
  * keeps being waited for until `limit_s`, and is then reported as a timeout, which the
  * tests count as a plain failure, never as a reproduced bug.
  */
@@ -31,6 +33,7 @@ enum hangwatch_result { HW_EXITED, HW_HUNG, HW_TIMEOUT };
 struct hangwatch_sig {
 	const char *const *group_a;	/* NULL-terminated; one must appear in the stack */
 	const char *const *group_b;	/* NULL-terminated; one must appear, or NULL */
+	const char *const *group_c;	/* NULL-terminated; one must appear, or NULL */
 };
 
 static double hw_now(void)
@@ -67,17 +70,37 @@ static char hw_task_state(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : '?';
 }
 
+/* Is `name` exactly the function of one of the stack's frames? */
+static bool hw_has_frame(const char *stack, const char *name)
+{
+	size_t n = strlen(name);
+	const char *line = stack;
+
+	while (line && *line) {
+		const char *sym = strstr(line, "] "), *nl = strchr(line, '\n');
+
+		if (sym && (!nl || sym < nl)) {
+			sym += 2;
+			if (!strncmp(sym, name, n) && (sym[n] == '+' || sym[n] == '\n' || !sym[n]))
+				return true;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
 static bool hw_any(const char *stack, const char *const *names)
 {
 	for (; names && *names; names++)
-		if (strstr(stack, *names))
+		if (hw_has_frame(stack, *names))
 			return true;
 	return false;
 }
 
 static bool hw_matches(const char *stack, const struct hangwatch_sig *sig)
 {
-	return hw_any(stack, sig->group_a) && (!sig->group_b || hw_any(stack, sig->group_b));
+	return hw_any(stack, sig->group_a) && (!sig->group_b || hw_any(stack, sig->group_b)) &&
+	       (!sig->group_c || hw_any(stack, sig->group_c));
 }
 
 /*
