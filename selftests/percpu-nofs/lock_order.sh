@@ -20,7 +20,8 @@ lf_require_root
 grep -q 'debug_locks: *1' /proc/lockdep_stats || lf_skip "lockdep already off: $(grep debug_locks /proc/lockdep_stats)"
 pt_load
 echo "# $(uname -r) $(uname -v); $(lp_state)"
-lf_plan 2
+lf_plan 3
+before_lines=$(dmesg | wc -l)
 before=$(dmesg | grep -c 'possible circular locking dependency')
 pt prime >/dev/null
 r=$(pt watch)
@@ -35,14 +36,32 @@ else
 fi
 r=$(pt locked_nofs 256 4096)
 echo "# step 3: NOFS-scoped GFP_KERNEL holding lf_fs_lock: $r"
+# The step's own result ("ok=N fail=M ..."): all 256 allocations were attempted holding
+# the lock (else the lock order was never exercised).
+ok=$(lf_field ok "$r") fl=$(lf_field fail "$r")
+case "$ok" in ''|*[!0-9]*) ok=-1 ;; esac
+case "$fl" in ''|*[!0-9]*) fl=-1 ;; esac
+if [ "$ok" -ge 0 ] && [ "$fl" -ge 0 ] && [ $((ok + fl)) -eq 256 ]; then
+	lf_result 0 "NOFS-scoped GFP_KERNEL allocations ran holding lf_fs_lock"
+else
+	lf_result 1 "NOFS-scoped GFP_KERNEL allocations ran holding lf_fs_lock" "step 3 did not run: ${r:-no result}"
+fi
 sleep 1
+# Only this test's part of the log: the report must be new and name pcpu_alloc_mutex.
+report=$(dmesg | tail -n +"$((before_lines + 1))" | sed -n '/possible circular locking dependency/,/stack backtrace/p')
 after=$(dmesg | grep -c 'possible circular locking dependency')
-if [ "$after" -gt "$before" ] && dmesg | grep -q 'pcpu_alloc_mutex'; then
-	dmesg | sed -n '/possible circular locking dependency/,/stack backtrace/p' | grep -E 'circular|-> #|^\[.*\] *[a-z_&>(]' | head -20 | sed 's/^/# /'
+if [ "$after" -gt "$before" ] && grep -q 'pcpu_alloc_mutex' <<EOF_R
+$report
+EOF_R
+then
+	echo "$report" | grep -E 'circular|-> #|^\[.*\] *[a-z_&>(]' | head -20 | sed 's/^/# /'
 	echo "# lockfix: bug-reproduced percpu-nofs/lock-order: lockdep reports lf_fs_lock -> pcpu_alloc_mutex -> fs_reclaim -> lf_fs_lock"
 	lf_result 1 "no lockdep cycle through pcpu_alloc_mutex" "lockdep report"
 elif [ "$after" -gt "$before" ]; then
 	lf_result 1 "no lockdep cycle through pcpu_alloc_mutex" "an unrelated lockdep report"
+elif ! grep -q 'debug_locks: *1' /proc/lockdep_stats; then
+	# Lockdep switched itself off during the test: its silence proves nothing.
+	lf_result 1 "no lockdep cycle through pcpu_alloc_mutex" "lockdep went off during the test: $(grep debug_locks /proc/lockdep_stats)"
 else
 	lf_result 0 "no lockdep cycle through pcpu_alloc_mutex"
 fi

@@ -23,7 +23,7 @@ n=$(lf_field worker_allocs "$s")
 fs=$(lf_field worker_reclaim_fs "$s")
 noio=$(lf_field worker_noio "$s")
 if [ "$n" -eq 0 ]; then
-	lf_result 1 "balance worker allocates with NOIO" "the worker allocated nothing in $i rounds (setup did not trigger it)"
+	lf_result 1 "balance worker allocates with NOIO" "the worker allocated nothing in its rounds of GFP_NOWAIT pressure (setup did not trigger it): $a"
 elif [ "$fs" -gt 0 ]; then
 	echo "# lockfix: bug-reproduced percpu-nofs/worker-noio: pcpu_balance_workfn allocated $fs of $n pages with FS reclaim allowed (no NOIO scope) while holding pcpu_alloc_mutex"
 	lf_result 1 "balance worker allocates with NOIO" "$s"
