@@ -38,7 +38,12 @@ done
 [ $fleet = 1 ] && [ $build_only = 1 ] && die "--fleet and --build-only contradict each other"
 
 exp=$LOCKFIX_EXPECTATIONS
-known_tests=$(cd "$LOCKFIX_ROOT/selftests" && for d in */settings; do dirname "$d"; done)
+# The selftests, and the harness's system-VM scenarios (harness/test-install.sh): install
+# (DKMS in a Debian system with gcc and headers), install-fleet (prebuilt packages from
+# the flat apt repository, on a system with no compiler).
+known_tests="$(cd "$LOCKFIX_ROOT/selftests" && for d in */settings; do dirname "$d"; done)
+install
+install-fleet"
 for k in $kernels; do matrix_row "$k" >/dev/null; done
 for t in $tests; do
 	grep -qxF "$t" <<<"$known_tests" || die "unknown test '$t' (known: $(echo $known_tests))"
@@ -205,6 +210,22 @@ for s in "${scenarios[@]}"; do
 	if [ "${prepared[$k]}" != ok ]; then
 		emit "not ok $n $name # preparing $k failed (see $run/prepare-$k.log)"
 		failed=$((failed + 1))
+		continue
+	fi
+	if [ "$t" = install ] || [ "$t" = install-fleet ]; then
+		t0=$SECONDS
+		irc=0
+		"$LOCKFIX_HARNESS/test-install.sh" "$k" "$([ "$t" = install ] && echo dkms || echo modules)" >"$log" 2>&1 || irc=$?
+		got=$([ $irc = 0 ] && echo pass || echo "fail($(grep -c '^not ok' "$log") of $(grep -c '^\(not \)\{0,1\}ok' "$log") steps)")
+		dt=$((SECONDS - t0))
+		if [ "$got" = "$want" ]; then
+			emit "ok $n $name # expected $want, got $got (${dt}s)"
+			passed=$((passed + 1))
+		else
+			emit "not ok $n $name # expected $want, got $got (${dt}s, log $log)"
+			grep -E '^not ok' "$log" | head -20 | sed 's/^/#   /' | tee -a "$tap"
+			failed=$((failed + 1))
+		fi
 		continue
 	fi
 	# run_tests.sh gives each entry script the settings timeout: the guest watchdog

@@ -25,7 +25,9 @@ problem() { echo "not ok: $*"; bad=$((bad + 1)); }
 
 fixes=$(cd "$LOCKFIX_ROOT" && for f in */fingerprint.tsv; do dirname "$f"; done)
 ids=$(matrix_ids)
-known_tests=$(cd "$LOCKFIX_ROOT/selftests" && for d in */settings; do dirname "$d"; done)
+known_tests="$(cd "$LOCKFIX_ROOT/selftests" && for d in */settings; do dirname "$d"; done)
+install
+install-fleet"
 in_list() { grep -qxF -- "$1" <<<"$2"; }
 # vetted_lines: "fix kernel decision payload" of fleet/vetted.tsv without comments.
 vetted_lines() { sed 's/[[:space:]]*#.*//' "$vetted" | awk -F'\t' 'NF >= 3'; }
