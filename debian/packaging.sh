@@ -109,16 +109,15 @@ abi_fixes() {
 }
 cmd_abis() {
 	local id want=${DEBS_KERNELS:-}
+	for id in $want; do
+		[ -n "$(matrix_field "$id" 1)" ] || die "DEBS_KERNELS: unknown kernel id $id"
+		[ "$(matrix_field "$id" 2)" = debian ] || die "DEBS_KERNELS: $id is not a Debian kernel (no linux-image package to depend on)"
+		[ -n "$(abi_fixes "$id" 2>/dev/null)" ] || say "DEBS_KERNELS: $id has no vetted fix with a passing proof: no package for it"
+	done
 	for id in $(awk -F'\t' '!/^#/ && NF && $2 == "debian" { print $1 }' "$top/harness/matrix.tsv"); do
 		[ -z "$want" ] || [[ " $want " == *" $id "* ]] || continue
 		[ -n "$(abi_fixes "$id" 2>/dev/null)" ] && echo "$id"
 	done
-	if [ -n "$want" ]; then
-		for id in $want; do
-			[ -n "$(matrix_field "$id" 1)" ] || die "DEBS_KERNELS: unknown kernel id $id"
-			[ "$(matrix_field "$id" 2)" = debian ] || die "DEBS_KERNELS: $id is not a Debian kernel (no linux-image package to depend on)"
-		done
-	fi
 	return 0
 }
 
@@ -150,9 +149,18 @@ sign_tool() {
 }
 
 cmd_modules() {
-	local id
+	local id rc skipped=()
 	[ $# -gt 0 ] || die "modules: no kernel id"
-	for id in "$@"; do modules_deb "$id"; done
+	for id in "$@"; do
+		rc=0
+		(modules_deb "$id") || rc=$?
+		case $rc in
+		0) ;;
+		4) skipped+=("$id") ;;
+		*) exit "$rc" ;;
+		esac
+	done
+	[ ${#skipped[@]} = 0 ] || say "skipped (kernel packages no longer served): ${skipped[*]}"
 }
 
 modules_deb() {
@@ -165,8 +173,11 @@ modules_deb() {
 	kver=$(awk -F'\t' '$1 == "version" { print $2; exit }' "$top/fleet/facts/$id.tsv" 2>/dev/null || true)
 	say "$id: building modules (harness/build.sh from $out/pkg/lockfix-$v)"
 	[ -x "$out/pkg/lockfix-$v/harness/build.sh" ] || die "run debian/packaging.sh deb first (no $out/pkg/lockfix-$v)"
-	env -u LOCKFIX_CANDIDATE LOCKFIX_OUT="$out" "$out/pkg/lockfix-$v/harness/build.sh" "$id" >/dev/null ||
-		die "$id: harness/build.sh failed"
+	local rc=0
+	env -u LOCKFIX_CANDIDATE LOCKFIX_OUT="$out" "$out/pkg/lockfix-$v/harness/build.sh" "$id" >/dev/null || rc=$?
+	# 4: the kernel's pinned packages are no longer served (harness/kernel.sh said why).
+	[ $rc = 4 ] && { say "skip: $id: its kernel cannot be prepared (above): no $id package"; return 4; }
+	[ $rc = 0 ] || die "$id: harness/build.sh failed"
 	kdir=$(env LOCKFIX_OUT="$out" "$top/harness/kernel.sh" "$id")
 	pkg=lockfix-modules-$rel
 	stage=$out/pkg/modules/$pkg
