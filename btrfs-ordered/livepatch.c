@@ -17,7 +17,7 @@
  * kernel that has the fix, naming the commit.
  *
  *   # insmod lockfix_btrfs_ordered.ko          (before or after btrfs is loaded)
- *   lockfix_btrfs_ordered: enabling on 5.10.262-lockfix-prefix (#1-lockfix-reverts-... SMP recipe-4), vetted build prefix-5.10.262
+ *   lockfix_btrfs_ordered: enabling on 5.10.262-lockfix-prefix (#1-lockfix-reverts-... SMP 2026-01-01 00:00 UTC (recipe-5)), vetted build prefix-5.10.262
  *   livepatch: enabling patch 'lockfix_btrfs_ordered'
  *   livepatch: applying patch 'lockfix_btrfs_ordered' to loading module 'btrfs'  (btrfs later)
  *   # echo 0 > /sys/kernel/livepatch/lockfix_btrfs_ordered/enabled; rmmod lockfix_btrfs_ordered

@@ -16,7 +16,7 @@ set -euo pipefail
 . "$(dirname "$0")/registry.sh"
 
 # Part of the cache key (lib.sh prefix_key): bump when this recipe builds differently.
-PREFIX_RECIPE=4
+PREFIX_RECIPE=5
 
 [ $# -eq 1 ] || die "usage: $0 KERNEL-ID"
 matrix_row "$1"
@@ -83,10 +83,15 @@ flock -u 9
 build_version="1-lockfix-reverts$(printf -- '-%s' "${reverts[@]}")"
 # The build time would otherwise end up in utsname()->version, which the livepatches check
 # against their vetted builds: a rebuild from the same inputs (a cold CI cache) must give
-# the same string.  It reads "... SMP recipe-4".  User and host are fixed too: /proc/version
-# is part of vmlinux, whose GNU build-id the livepatches check (facts/), so a rebuild on
-# another machine from the same inputs and toolchain must give the same binary.
-build_timestamp="recipe-$PREFIX_RECIPE"
+# the same string.  It reads "... SMP 2026-01-01 00:00 UTC (recipe-5)": a date that GNU
+# date parses (the parenthesised recipe is a comment to it), because usr/gen_initramfs.sh
+# also takes the built-in initramfs's file mtimes from KBUILD_BUILD_TIMESTAMP; with an
+# unparsable one they are the build time, and vmlinux differs on every build (seen with
+# recipe 4).  User and host are fixed too: /proc/version is part of vmlinux, whose GNU
+# build-id the livepatches check (fleet/facts), so a rebuild on another machine from the
+# same inputs and toolchain must give the same binary.
+build_timestamp="2026-01-01 00:00 UTC (recipe-$PREFIX_RECIPE)"
+date -d "$build_timestamp" +%s >/dev/null 2>&1 || die "KBUILD_BUILD_TIMESTAMP '$build_timestamp' is not a date GNU date parses"
 
 # 3. Configure.
 # Built in place (paths in a kbuild O= dir are absolute); .complete marks a finished build.
