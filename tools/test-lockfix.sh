@@ -314,6 +314,12 @@ echo "[    5.1] lockfix_dio_nofault: refusing to load: old table" >>"$R/klog"
 echo "[    7.1] lockfix_dio_nofault: enabling on $REL46 ($VER46), vetted build deb11-5.10.0-46" >>"$R/klog"
 expect_states "a refusal before a later successful load does not count" 1 not-needed not-loaded not-loaded applied
 
+mkroot runtime-messages
+echo "[    5.1] lockfix_dm_thin_reset: enabling on $REL46 ($VER46), vetted build deb11-5.10.0-46" >>"$R/klog"
+echo "[   95.1] lockfix_dm_thin_reset: failed pool handed back during the unpatch transition" >>"$R/klog"
+echo "[   95.2] lockfix_dm_thin_reset: dm_thin_pool unpatched: 2 abort(s) by reset, 0 pool(s) closed in pre-patch abort state" >>"$R/klog"
+expect_states "a fix's run-time messages after unloading are no failure" 1 not-needed not-loaded not-loaded not-loaded
+
 mkroot failed
 echo "[    5.1] lockfix_percpu_nofs: cannot locate kallsyms_lookup_name (kprobe: -22)" >>"$R/klog"
 expect_states "load failed (symbol resolution)" 4 not-needed failed not-loaded not-loaded
@@ -490,6 +496,15 @@ check "unload: disable, wait, rmmod every loaded fix" eval 'rc_is 0 && is "$(gre
 expect_states "after unload" 1 not-needed not-loaded not-loaded not-loaded
 lf unload dio-nofault
 check "unload of a fix that is not loaded: exit 0, says so" eval 'rc_is 0 && has "$OUT" "not loaded"'
+
+mkroot unload-after-refusal
+patch "$R" lockfix_dio_nofault 1 0
+echo "[    5.1] lockfix_dio_nofault: enabling on $REL46 ($VER46), vetted build deb11-5.10.0-46" >>"$R/klog"
+echo "[    9.3] lockfix_dio_nofault: refusing to patch btrfs: build-id 00ff, btrfs was vetted on x (y): not the same binary" >>"$R/klog"
+with_kernel normal lf unload --timeout 5 dio-nofault
+expect_states "after lockfix unload, an earlier refusal is history" 1 not-needed not-loaded not-loaded not-loaded
+FAKE_MODPROBE_MODE=refuse lf load dio-nofault
+expect_states "a new refusal after that counts again" 4 not-needed not-loaded not-loaded refused
 
 mkroot unload-stuck
 patch "$R" lockfix_dio_nofault 1 0
