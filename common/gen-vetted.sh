@@ -18,29 +18,71 @@
 # A vetted line without facts, with facts that lack a fingerprinted symbol or build-id, or
 # without a passing proof, is left out with a warning on stderr: the build is refused at
 # load ("not a build ... was vetted on"); harness/facts-check.sh (make check) fails on it.
+#
+#   common/gen-vetted.sh --proof FIX ROOT KERNEL   exit 0 when KERNEL's proof admits FIX
+#                                                  (the harness asks this; one rule)
 set -eu
+proof_only=
+if [ "${1:-}" = --proof ]; then
+	proof_only=$4
+	shift
+fi
 fix=$1 root=$2 cand=${3:-}
 vetted=$root/fleet/vetted.tsv
 fps=$root/$fix/fingerprint.tsv
 [ -f "$vetted" ] || { echo "gen-vetted: $vetted missing" >&2; exit 1; }
 [ -f "$fps" ] || { echo "gen-vetted: $fps missing" >&2; exit 1; }
 
-out=$(awk -F'\t' -v fix="$fix" '!/^#/ && NF >= 3 && $1 == fix && $3 == "vetted" { print $2 "\t" ($4 == "" ? "-" : $4) }' "$vetted" |
+# proof_ok KERNEL: fleet/proofs/KERNEL.tap proves FIX on the facts as they are now: its
+# header names the sha256 of fleet/facts/KERNEL.tsv, it has the row
+# "ok N KERNEL/FIX/module=FIX # expected pass, got pass", and every row of FIX on KERNEL
+# in it is ok (the no-module row included: where it must reproduce the bug, it did).
+proof_ok() {
+	proof=$root/fleet/proofs/$1.tap
+	[ -f "$proof" ] || return 1
+	hash=$(sha256sum "$root/fleet/facts/$1.tsv" | cut -c1-16)
+	awk -v k="$1" -v f="$fix" -v h="$hash" '
+		NR <= 3 && index($0, "(sha256 " h ")") { hashed = 1 }
+		/^(not )?ok [0-9]+ / {
+			name = ($1 == "not") ? $4 : $3
+			if (index(name, k "/" f "/") != 1) next
+			if ($1 == "not") bad = 1
+			else if (name == k "/" f "/module=" f && index($0, " # expected pass, got pass ")) pass = 1
+		}
+		END { exit !(hashed && pass && !bad) }' "$proof"
+}
+
+if [ -n "$proof_only" ]; then
+	[ -f "$root/fleet/facts/$proof_only.tsv" ] && proof_ok "$proof_only"
+	exit
+fi
+
+# The vetted lines of this fix: "kernel payload" (comments stripped as harness/facts-check.sh does).
+out=$(sed 's/[[:space:]]*#.*//' "$vetted" | awk -F'\t' -v fix="$fix" 'NF >= 3 && $1 == fix && $3 == "vetted" { print $2 "\t" ($4 == "" ? "-" : $4) }' |
 while IFS='	' read -r kernel payload; do
 	facts=$root/fleet/facts/$kernel.tsv
-	proof=$root/fleet/proofs/$kernel.tap
+	case "$payload" in
+	-|[A-Za-z_]*) ;;
+	*) payload=invalid ;;
+	esac
+	if [ "$payload" != - ] && ! printf '%s\n' "$payload" | grep -Eqx '[A-Za-z_][A-Za-z0-9_]*'; then
+		echo "gen-vetted: $fix: $kernel: payload '$payload' in fleet/vetted.tsv is not a C identifier: left out" >&2
+		echo "/* $kernel: invalid payload: left out */"
+		continue
+	fi
 	if [ ! -f "$facts" ]; then
 		echo "gen-vetted: $fix: $kernel is vetted in fleet/vetted.tsv but fleet/facts/$kernel.tsv is missing: not patched (make vet KERNEL=$kernel)" >&2
 		echo "/* $kernel: vetted in fleet/vetted.tsv but no facts recorded: left out */"
 		continue
 	fi
-	if [ "$kernel" != "$cand" ] &&
-	   ! grep -Eq "^ok [0-9]+ $kernel/$fix/module=$fix # expected pass, got pass" "$proof" 2>/dev/null; then
-		echo "gen-vetted: $fix: $kernel has no passing proof in fleet/proofs/$kernel.tap: not patched (make vet KERNEL=$kernel)" >&2
-		echo "/* $kernel: vetted in fleet/vetted.tsv but no passing proof recorded: left out */"
+	if [ "$kernel" != "$cand" ] && ! proof_ok "$kernel"; then
+		echo "gen-vetted: $fix: $kernel has no passing proof on its current facts in fleet/proofs/$kernel.tap: not patched (make vet KERNEL=$kernel)" >&2
+		echo "/* $kernel: vetted in fleet/vetted.tsv but no passing proof on these facts: left out */"
 		continue
 	fi
 	awk -F'\t' -v kernel="$kernel" -v payload="$payload" -v fix="$fix" -v factsfile="$facts" '
+		# A C string literal body (mawk, gawk and busybox awk alike: "&&" doubles the match).
+		function cstr(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); return s }
 		FNR == NR {
 			if ($1 == "release") release = $2
 			else if ($1 == "version") version = $2
@@ -61,7 +103,7 @@ while IFS='	' read -r kernel payload; do
 				printf "gen-vetted: %s: %s has no size of code symbol %s\n", fix, factsfile, name > "/dev/stderr"
 				bad = 1; next
 			}
-			fp[++nfp] = sprintf("\t{ \"%s\", \"%s\", %s },", $1, name, $3 == "data" ? "LOCKFIX_ANY_SIZE" : size[$1 SUBSEP name])
+			fp[++nfp] = sprintf("\t{ \"%s\", \"%s\", %s },", cstr($1), cstr(name), $3 == "data" ? "LOCKFIX_ANY_SIZE" : size[$1 SUBSEP name])
 			if (!($1 in seen)) { seen[$1] = 1; objs[++nobj] = $1 }
 		}
 		END {
@@ -85,12 +127,11 @@ while IFS='	' read -r kernel payload; do
 			printf "static const struct lockfix_build_id lockfix_ids_%s[] = {\n", id
 			if (!("vmlinux" in seen)) objs[++nobj] = "vmlinux"
 			for (i = 1; i <= nobj; i++) {
-				printf "\t{ \"%s\", \"%s\" },\n", objs[i], bid[objs[i]]
+				printf "\t{ \"%s\", \"%s\" },\n", cstr(objs[i]), cstr(bid[objs[i]])
 			}
 			print "\t{ }\n};"
-			gsub(/\\/, "\\\\", version); gsub(/"/, "\\\"", version)
 			printf "#define LOCKFIX_BUILD_%s { \"%s\", \"%s\", \"%s\", lockfix_ids_%s, lockfix_fp_%s, %s },\n",
-				id, kernel, release, version, id, id, payload == "-" ? "NULL" : "&" payload
+				id, cstr(kernel), cstr(release), cstr(version), id, id, payload == "-" ? "NULL" : "&" payload
 			print "LOCKFIX_BUILD_LIST_" id
 		}' "$facts" "$fps"
 done)

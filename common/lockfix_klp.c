@@ -116,24 +116,32 @@ unsigned long lockfix_symbol_size(unsigned long addr)
 	return size;
 }
 
-/* Elf_Nhdr-framed notes in [p, end): the NT_GNU_BUILD_ID descriptor as hex. */
+/*
+ * Elf_Nhdr-framed notes in [p, end): the NT_GNU_BUILD_ID descriptor as hex.  Sizes are
+ * checked against what is left before any pointer arithmetic (no wrap-around).
+ */
 static int lockfix_note_build_id(const u8 *p, const u8 *end, char *buf, size_t len)
 {
-	while (p + 12 <= end) {
+	while (end - p >= 12) {
+		size_t left = end - p - 12;
 		u32 namesz = ((const u32 *)p)[0], descsz = ((const u32 *)p)[1];
 		u32 type = ((const u32 *)p)[2];
-		const u8 *name = p + 12, *desc = name + ALIGN(namesz, 4);
+		const u8 *name = p + 12, *desc;
 
-		if (desc + descsz > end)
+		if (namesz > left || ALIGN((size_t)namesz, 4) > left ||
+		    descsz > left - ALIGN((size_t)namesz, 4))
 			break;
+		desc = name + ALIGN((size_t)namesz, 4);
 		if (type == 3 /* NT_GNU_BUILD_ID */ && namesz == 4 && !memcmp(name, "GNU", 4)) {
-			if (len < 2 * descsz + 1)
+			if (!len || descsz > (len - 1) / 2)
 				return -ENOSPC;
 			bin2hex(buf, desc, descsz);
 			buf[2 * descsz] = '\0';
 			return 0;
 		}
-		p = desc + ALIGN(descsz, 4);
+		if (ALIGN((size_t)descsz, 4) > (size_t)(end - desc))
+			break;
+		p = desc + ALIGN((size_t)descsz, 4);
 	}
 	return -ENOENT;
 }
@@ -193,7 +201,19 @@ static int lockfix_counter_get(char *buf, const struct kernel_param *kp)
 	return scnprintf(buf, PAGE_SIZE, "%ld\n", atomic_long_read((atomic_long_t *)kp->arg));
 }
 
+/*
+ * Read-only, but parse_one() calls ->set unconditionally for a module parameter given at
+ * load (insmod ... aborts=0, a modprobe.d options line, module.param= on the command
+ * line): refuse it, naming the parameter.
+ */
+static int lockfix_counter_set(const char *val, const struct kernel_param *kp)
+{
+	pr_err("%s: %s is a read-only counter, not a parameter\n", KBUILD_MODNAME, kp->name);
+	return -EPERM;
+}
+
 const struct kernel_param_ops lockfix_counter_ops = {
+	.set = lockfix_counter_set,
 	.get = lockfix_counter_get,
 };
 

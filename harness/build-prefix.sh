@@ -37,8 +37,9 @@ flock 9
 # 1. Source package, by exact version.
 deb=$LOCKFIX_CACHE/dl/${srcpkg}_${srcver}_all.deb
 if [ ! -s "$deb" ]; then
-	if ! served_versions "$srcpkg" | grep -qxF "$srcver"; then
-		newest=$(served_versions "$srcpkg" | head -1)
+	vers=$(served_versions "$srcpkg")
+	if ! grep -qxF -- "$srcver" <<<"$vers"; then
+		newest=$(sed -n 1p <<<"$vers")
 		if [ -z "$newest" ] && ! have_bullseye_sources; then
 			die "apt knows no version of $srcpkg: the Debian 11 suites are not in apt's sources (run harness/setup-host.sh)"
 		fi

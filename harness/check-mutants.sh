@@ -8,7 +8,8 @@
 #
 # Per fix: the with-module rows of its test on one kernel where it is vetted (the first of
 # the proof tier), with modules built into their own out/mutants/<fix>/ tree.  A mutant is
-# caught when a row that expects pass does not pass, and the mutant did load (its
+# caught when a row that expects pass gets bug (the old deadlock is back), and the mutant
+# did load (its
 # "MUTANT build" line is in the guest's log): a refusal would prove nothing.
 # The last line is "N mutants, N caught"; exit 1 when one escapes, 2 on bad arguments.
 set -euo pipefail
@@ -38,19 +39,23 @@ for f in $fixes; do
 		continue
 	fi
 	out=$LOCKFIX_OUT/mutants/$f
+	mkdir -p "$out"
 	rc=0
 	LOCKFIX_OUT=$out LOCKFIX_MUTANT=$f LOCKFIX_NESTED=1 \
-		"$LOCKFIX_HARNESS/check.sh" --with-module --kernels "$k" --tests "$f" >"$out.log" 2>&1 || rc=$?
+		"$LOCKFIX_HARNESS/check.sh" --with-module --kernels "$k" --tests "$f" >"$out/check.log" 2>&1 || rc=$?
 	run=$out/check/latest
-	rows=$(grep -E "^(not )?ok [0-9]+ $k/$f/module=$f # expected pass" "$out.log" || true)
+	rows=$(awk -v r="$k/$f/module=$f" '($1 == "ok" && $3 == r) || ($1 == "not" && $4 == r)' "$out/check.log")
 	loaded=$(cat "$run"/*_"$f"_"$f".log 2>/dev/null | tr -d '\r' | grep -c 'MUTANT build' || true)
 	if [ -z "$rows" ]; then
-		echo "not ok $n mutant/$f on $k # no with-module row expecting pass ran (see $out.log)"
+		echo "not ok $n mutant/$f on $k # no with-module row expecting pass ran (see $out/check.log)"
 	elif [ "$loaded" = 0 ]; then
-		echo "not ok $n mutant/$f on $k # the mutant never loaded: nothing proven (see $out.log)"
-	elif grep -q '^not ok' <<<"$rows"; then
+		echo "not ok $n mutant/$f on $k # the mutant never loaded: nothing proven (see $out/check.log)"
+	elif grep -q '^not ok .* # expected pass, got bug ' <<<"$rows"; then
+		# Caught only by reproducing the bug: a timeout or a dead VM proves nothing.
 		echo "ok $n mutant/$f on $k # caught: $(grep -m1 '^not ok' <<<"$rows" | sed 's/.*# //')"
 		caught=$((caught + 1))
+	elif grep -q '^not ok' <<<"$rows"; then
+		echo "not ok $n mutant/$f on $k # the proof failed, but not by reproducing the bug: $(grep -m1 '^not ok' <<<"$rows" | sed 's/.*# //')"
 	else
 		echo "not ok $n mutant/$f on $k # ESCAPED: the proof passed with the old, buggy code"
 	fi

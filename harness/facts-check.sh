@@ -31,9 +31,7 @@ install-fleet"
 in_list() { grep -qxF -- "$1" <<<"$2"; }
 # vetted_lines: "fix kernel decision payload" of fleet/vetted.tsv without comments.
 vetted_lines() { sed 's/[[:space:]]*#.*//' "$vetted" | awk -F'\t' 'NF >= 3'; }
-passing_proof() {	# KERNEL FIX
-	grep -Eq "^ok [0-9]+ $1/$2/module=$2 # expected pass, got pass" "$fleet/proofs/$1.tap" 2>/dev/null
-}
+passing_proof() { proof_passes "$1" "$2"; }	# KERNEL FIX
 
 if [ "$1" = --fleet ]; then
 	n=0
@@ -49,7 +47,7 @@ if [ "$1" = --fleet ]; then
 		vetted)
 			[ -f "$fleet/facts/$kernel.tsv" ] || problem "$fix on $kernel is vetted but fleet/facts/$kernel.tsv is missing: make vet KERNEL=$kernel"
 			if [ "$kernel" != "${LOCKFIX_CANDIDATE:-}" ] && ! passing_proof "$kernel" "$fix"; then
-				problem "$fix on $kernel is vetted but fleet/proofs/$kernel.tap has no passing '$kernel/$fix/module=$fix' row: make vet KERNEL=$kernel, or decide otherwise"
+				problem "$fix on $kernel is vetted but fleet/proofs/$kernel.tap does not prove it on the current facts (hash, '$kernel/$fix/module=$fix' pass row, no failed $fix row): make vet KERNEL=$kernel, or decide otherwise"
 			fi
 			[ "$row" = pass ] || problem "$fix on $kernel is vetted: expectations.tsv must say '$kernel $fix $fix pass' (says: ${row:-nothing})" ;;
 		fixed|unsupported)
@@ -59,6 +57,12 @@ if [ "$1" = --fleet ]; then
 		*) problem "vetted.tsv: $fix on $kernel: decision '$decision' is none of vetted, fixed, unsupported" ;;
 		esac
 	done < <(vetted_lines)
+	# Every (fix, kernel) pair of the matrix is decided.
+	for fix in $fixes; do
+		for kernel in $ids; do
+			[ -n "${seen[$fix/$kernel]:-}" ] || problem "vetted.tsv: no decision for $fix on $kernel (vetted, fixed or unsupported)"
+		done
+	done
 	# Every expectation with a module that must patch has a vetted decision, and every id exists.
 	while IFS=$'\t' read -r kernel test module expect; do
 		in_list "$kernel" "$ids" || problem "expectations.tsv: unknown kernel '$kernel'"

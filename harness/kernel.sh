@@ -30,6 +30,8 @@ dl=$LOCKFIX_CACHE/dl
 mkdir -p "$dl"
 exec 9>"$dl/.lock"
 flock 9
+# Another preparer may have finished it while we waited for the lock.
+[ -e "$dest/.complete" ] && { echo "$dest"; exit 0; }
 
 rc=0
 resolved=$(resolve_packages) || rc=$?

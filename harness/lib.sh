@@ -74,6 +74,10 @@ prefix_key() {
 	} | sha256sum | cut -c1-16
 }
 
+# proof_passes KERNEL FIX: does fleet/proofs/KERNEL.tap admit FIX (the rule of
+# common/gen-vetted.sh, which builds the tables: one implementation)?
+proof_passes() { sh "$LOCKFIX_ROOT/common/gen-vetted.sh" --proof "$2" "$LOCKFIX_ROOT" "$1" 2>/dev/null; }
+
 # fix_module FIX-DIR: the livepatch module a fix directory builds (dkms.conf, which cannot
 # source this file, spells the same rule out).
 fix_module() { echo "lockfix_${1//-/_}"; }

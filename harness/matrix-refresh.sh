@@ -44,7 +44,7 @@ row_for() {
 	esac
 	local id="$series-$abi"
 	[ "$series" = deb11-bpo ] && id="deb11-$abi"
-	printf '%s\tdebian\t%s\tlinux-image-%s-unsigned=%s,linux-headers-%s=%s,linux-headers-%s-common=%s,%s\t-\n' \
+	printf '%s\tdebian\t%s\tlinux-image-%s-unsigned=%s,linux-headers-%s=%s,linux-headers-%s-common=%s,%s\t-\tbuild\n' \
 		"$id" "$rel" "$rel" "$ver" "$rel" "$ver" "$abi" "$ver" "$kb"
 }
 
@@ -56,7 +56,7 @@ for img in $(apt-cache pkgnames linux-image- | grep -E '^linux-image-[0-9][^ ]*-
 	rel=${img#linux-image-}; rel=${rel%-unsigned}
 	abi=$(abi_of "$rel")
 	grep -qxF "$rel" <<<"$known_releases" && continue
-	ver=$(served_versions "$img" | head -1)
+	ver=$(served_versions "$img" | sed -n 1p)
 	[ -n "$ver" ] || continue
 	s=$(series_of "$abi")
 	missing[$s]+="$(row_for "$abi" "$ver")"$'\n'
@@ -81,10 +81,11 @@ while IFS=$'\t' read -r id kind rel pkgs extra; do
 	case "$kind" in
 	prefix)
 		name=${pkgs%%=*} ver=${pkgs#*=}
-		if served_versions "$name" | grep -qxF "$ver"; then
+		vers=$(served_versions "$name")
+		if grep -qxF -- "$ver" <<<"$vers"; then
 			echo "$id: ok ($pkgs served)"
 		else
-			echo "$id: MOVED: $pkgs is no longer served (newest served: $(served_versions "$name" | head -1))"
+			echo "$id: MOVED: $pkgs is no longer served (newest served: $(sed -n 1p <<<"$vers"))"
 			vanished=$((vanished + 1))
 		fi
 		continue ;;
@@ -100,10 +101,10 @@ while IFS=$'\t' read -r id kind rel pkgs extra; do
 		IFS=, read -r -a ps <<<"$pkgs"
 		for p in "${ps[@]}"; do
 			[ "${p%%=*}" = "$p" ] && continue
-			newest=$(served_versions "${p%%=*}" | head -1)
+			newest=$(served_versions "${p%%=*}" | sed -n 1p)
 			[ "$newest" = "${p#*=}" ] || notes+="; newer upload of ${p%%=*}: $newest"
 		done
-		shared=$(tr , '\n' <<<"$pkgs" | grep -v = | while read -r b; do grep "^$b=" <<<"$resolved"; done | tr '\n' ' ')
+		shared=$(tr , '\n' <<<"$pkgs" | { grep -v = || true; } | while read -r b; do grep "^$b=" <<<"$resolved" || true; done | tr '\n' ' ')
 		echo "$id: ok (pins served${shared:+; shared today: ${shared% }}$notes)" ;;
 	4) echo "$id: MOVED: $resolved"; vanished=$((vanished + 1)) ;;
 	*) echo "$id: ERROR: $resolved"; vanished=$((vanished + 1)) ;;

@@ -75,7 +75,7 @@ have_bullseye_sources() {
 # the error (the matrix row itself is wrong, or apt knows nothing).  It runs in $(...):
 # the reason is its output.
 resolve_packages() {
-	local abi p name ver newest pinned=() shared=() out=() c cons v ok
+	local abi p name ver vers newest pinned=() shared=() out=() c cons v ok
 	abi=$(abi_of "$M_RELEASE")
 	IFS=, read -r -a pkgs <<<"$M_PACKAGES"
 	for p in "${pkgs[@]}"; do
@@ -96,8 +96,10 @@ resolve_packages() {
 	done
 	for p in "${pinned[@]}"; do
 		name=${p%%=*} ver=${p#*=}
-		if ! served_versions "$name" | grep -qxF "$ver"; then
-			newest=$(served_versions "$name" | head -1)
+		# Captured first: grep -q closing the pipe early would make pipefail see SIGPIPE.
+		vers=$(served_versions "$name")
+		if ! grep -qxF -- "$ver" <<<"$vers"; then
+			newest=$(sed -n 1p <<<"$vers")
 			if [ -z "$newest" ] && ! have_bullseye_sources && [[ "$M_RELEASE" == 5.10.* ]]; then
 				echo "apt knows no version of $name: the Debian 11 suites are not in apt's sources (run harness/setup-host.sh)"
 				return 2
@@ -121,7 +123,7 @@ resolve_packages() {
 			[ $ok = 1 ] && { v=$cand; break; }
 		done < <(served_versions "$name")
 		if [ -z "$v" ]; then
-			newest=$(served_versions "$name" | head -1)
+			newest=$(served_versions "$name" | sed -n 1p)
 			echo "no served $name satisfies ${cons[*]:-its dependants} (newest served: ${newest:-none})"
 			return 4
 		fi

@@ -32,7 +32,7 @@ table() {
 			case "$decision" in
 			vetted)
 				date=$(sed -n '1s/.*, \([0-9-]*\), .*/\1/p' "$fleet/proofs/$k.tap" 2>/dev/null || true)
-				if grep -Eq "^ok [0-9]+ $k/$f/module=$f # expected pass, got pass" "$fleet/proofs/$k.tap" 2>/dev/null; then
+				if proof_passes "$k" "$f"; then
 					cell="**vetted** (proof $date)"
 				elif [ -f "$fleet/proofs/$k.tap" ]; then
 					cell="refused: proof failed"

@@ -74,8 +74,10 @@ fi
 [ "$(sed -n 's/^release //p' <<<"$facts")" = "$M_RELEASE" ] ||
 	die "$kernel: the guest runs $(sed -n 's/^release //p' <<<"$facts"), matrix.tsv says $M_RELEASE"
 
-# 3. The facts file.
+# 3. The facts file.  The old proof goes first: it was run on the old facts, and a vet
+# interrupted after this step must not leave it admitting a build it never saw.
 out=$fleet/facts/$kernel.tsv
+rm -f "$fleet/proofs/$kernel.tap"
 {
 	echo "# lockfix facts of $kernel, read in a boot by harness/vet.sh ($(date -u +%Y-%m-%d))."
 	echo "# Generated: do not edit; re-run make vet KERNEL=$kernel.  harness/facts-check.sh"
@@ -96,10 +98,17 @@ mv "$out.tmp" "$out"
 log "facts of $kernel: $out ($(grep -c '^build-id' "$out") build-ids, $(grep -c '^size' "$out") sizes)"
 [ $facts_only = 1 ] && exit 0
 
-# 4. The proof run, as a vetting candidate.
-rc=0
-LOCKFIX_CANDIDATE=$kernel "$LOCKFIX_HARNESS/check.sh" --kernels "$kernel" || rc=$?
-tap=$LOCKFIX_OUT/check/latest/results.tap
+# 4. The proof run, as a vetting candidate, in its own output tree: its candidate-built
+# modules never meet a normal make check's, and its TAP is the one check.sh names.
+vetout=$LOCKFIX_OUT/vet/$kernel-run
+rm -rf "$vetout"
+set +e
+LOCKFIX_OUT=$vetout LOCKFIX_CANDIDATE=$kernel "$LOCKFIX_HARNESS/check.sh" --kernels "$kernel" |
+	tee "$vetout.log"
+rc=${PIPESTATUS[0]}
+set -e
+tap=$(sed -n 's/^# results: //p' "$vetout.log" | tail -1)
+[ -f "$tap" ] || die "$kernel: the proof run left no results (see $vetout.log)"
 
 # 5. The proof.
 proof=$fleet/proofs/$kernel.tap
@@ -110,6 +119,6 @@ proof=$fleet/proofs/$kernel.tap
 } >"$proof.tmp"
 mv "$proof.tmp" "$proof"
 log "proof of $kernel: $proof ($(tail -1 "$tap"))"
-# The normal build again: the kernel is now in (or out of) the tables by its proof.
-"$LOCKFIX_HARNESS/build.sh" "$kernel" >/dev/null
+"$LOCKFIX_HARNESS/support-matrix.sh" --update
+log "README.md's support matrix updated; commit fleet/ and README.md"
 exit $rc

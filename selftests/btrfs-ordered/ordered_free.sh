@@ -25,6 +25,8 @@ while [ "$i" -le "$rounds" ]; do
 	name="round $i: work item freed only after its worker's ordered loop"
 	if ! ot_round; then
 		lf_result 1 "$name" "round failed to run (see dmesg)"
+	elif ! lf_is_number "$OT_ZWAIT" || [ -z "$OT_EARLY" ] || [ -z "$OT_ZSLOT" ]; then
+		lf_result 1 "$name" "unreadable result line ($OT_RESULT)"
 	elif ! ot_conclusive; then
 		lf_result 1 "$name" "inconclusive: Y's ordered part did not run on X's worker ($OT_RESULT)"
 	elif [ "$OT_EARLY" = 1 ] && { [ "$OT_ZSLOT" != X ] || [ "$OT_ZWAIT" -lt 4000 ]; }; then

@@ -81,7 +81,9 @@ static bool hw_has_frame(const char *stack, const char *name)
 
 		if (sym && (!nl || sym < nl)) {
 			sym += 2;
-			if (!strncmp(sym, name, n) && (sym[n] == '+' || sym[n] == '\n' || !sym[n]))
+			/* "name+off/size", or a gcc clone of it: "name.constprop.0+..." */
+			if (!strncmp(sym, name, n) &&
+			    (sym[n] == '+' || sym[n] == '.' || sym[n] == '\n' || !sym[n]))
 				return true;
 		}
 		line = nl ? nl + 1 : NULL;

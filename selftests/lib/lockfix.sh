@@ -19,6 +19,9 @@ lf_require_cmd() {
 }
 
 # lf_field NAME LINE: the value of NAME=... in a "k=v k=v" result line.
+# lf_is_number STRING: a non-negative decimal integer?
+lf_is_number() { case "$1" in ''|*[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+
 lf_field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # lf_wait_for "SHELL-CONDITION" SECONDS: poll every 0.2 s until the condition holds;
