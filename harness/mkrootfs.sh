@@ -57,13 +57,13 @@ cat >"$dest/lockfix-job" <<'EOS'
 # lockfix harness: run the job from /dev/vdb (a tar archive) and power off.
 exec >/dev/ttyS0 2>&1
 echo "lockfix-guest: booted $(uname -r)"
-mkdir -p /run/lockfix-job
+rm -rf /var/tmp/lockfix-job; mkdir -p /var/tmp/lockfix-job  # not /run: initramfs-tools mounts it noexec
 [ -b /dev/vdc ] && export LOCKFIX_SCRATCH_DEV=/dev/vdc
 rc=0
-if tar -xf /dev/vdb -C /run/lockfix-job 2>/dev/null && [ -x /run/lockfix-job/job.sh ]; then
-	cd /run/lockfix-job && ./job.sh || rc=$?
+if tar -xf /dev/vdb -C /var/tmp/lockfix-job && [ -x /var/tmp/lockfix-job/job.sh ]; then
+	cd /var/tmp/lockfix-job && ./job.sh || rc=$?
 else
-	echo "lockfix-guest: no job on /dev/vdb"
+	echo "lockfix-guest: no job on /dev/vdb ($(ls -l /dev/vd* 2>&1 | tr '\n' ' '))"
 	rc=125
 fi
 echo "LOCKFIX-DMESG-BEGIN"
@@ -103,5 +103,9 @@ cp "$root/boot/initrd.img-$rel" "$dest/initrd.img" || die "$1: no initrd.img-$re
 mkfs.ext4 -q -F -L lockfix-root -d "$root" "$dest/disk.img" 6G
 rm -rf "$root"
 touch "$dest/.complete"
+# Drop images of this kernel and variant under older keys (16 hex digits after the name).
+for old in "${dest%-*}"-????????????????; do
+	[ "$old" != "$dest" ] && [ -d "$old" ] && rm -rf "$old"
+done
 log "system image for $1: $dest ($(du -sh --apparent-size "$dest/disk.img" | cut -f1) disk)"
 echo "$dest"

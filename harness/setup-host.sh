@@ -42,7 +42,7 @@ Pin-Priority: 1
 EOS
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	qemu-system-x86 busybox-static btrfs-progs dmsetup thin-provisioning-tools e2fsprogs \
+	qemu-system-x86 qemu-utils busybox-static btrfs-progs dmsetup thin-provisioning-tools e2fsprogs \
 	util-linux kmod cpio gzip xz-utils zstd rsync bash \
 	gcc make bc flex bison libelf-dev libssl-dev dwarves patch perl python3 \
 	libc6-dev dkms liburing-dev \
