@@ -96,7 +96,9 @@ cp -a "$build/modules" "$build/selftests" "$ov/"
 cat "$base" "$tmp/overlay.cpio.gz" >"$tmp/initrd"
 truncate -s 8G "$tmp/scratch.img"
 
-append="console=ttyS0 panic=-1 loglevel=4 lockfix.timeout=$timeout"
+# loglevel=5: warning-level lines reach the console, so a soft lockup or hung-task report
+# shows its stack in the serial log even when the guest never gets to print its dmesg.
+append="console=ttyS0 panic=-1 loglevel=5 lockfix.timeout=$timeout"
 [ $interactive = 1 ] && append="$append lockfix.interactive=1"
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$cpus"
 	-nographic -no-reboot -net none -kernel "$kdir/vmlinux" -initrd "$tmp/initrd"
