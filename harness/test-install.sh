@@ -110,7 +110,8 @@ disk=$out/disk.qcow2
 imgopt=
 [ "$path" = modules ] && imgopt=--no-compiler
 rc=0
-"$LOCKFIX_HARNESS/sysvm.sh" $imgopt -t 1500 -d "$disk" -l "$out/boot1.log" "$kernel" "$job" >/dev/null 2>&1 || rc=$?
+"$LOCKFIX_HARNESS/sysvm.sh" $imgopt -t 1500 -d "$disk" -l "$out/boot1.log" "$kernel" "$job" >"$out/sysvm1.out" 2>&1 || rc=$?
+[ -f "$out/boot1.log" ] || { cat "$out/sysvm1.out" >&2; die "the system VM did not start (above)"; }
 log1=$(tr -d '\r' <"$out/boot1.log")
 grep '^install: ' <<<"$log1" | sed 's/^/# /'
 step "$rc" "boot 1: apt install of the lockfix packages on $kernel ($path)" "exit $rc, log $out/boot1.log"
@@ -146,14 +147,17 @@ if [ -d debs/second ]; then
 	dkms status 2>&1 | sed 's/^/second: dkms: /'
 fi
 before=\$(cat /sys/kernel/livepatch/*/enabled 2>/dev/null | tr -d '\n')
-apt-get remove -y -q lockfix-dkms lockfix-modules-\$(uname -r) lockfix 2>&1 | grep -v '^(Reading|Building)' | tail -12 | sed 's/^/remove: apt: /'
+pkgs=\$(dpkg-query -W -f '\${Package} \${Status}\n' 'lockfix*' 2>/dev/null | awk '/ installed\$/ { print \$1 }')
+echo "remove: packages: \$pkgs"
+apt-get remove -y -q \$pkgs 2>&1 | grep -Ev '^(Reading|Building)' | tail -12 | sed 's/^/remove: apt: /'
 after=\$(cat /sys/kernel/livepatch/*/enabled 2>/dev/null | tr -d '\n')
 ls /sys/kernel/livepatch/ | sed 's/^/remove: still live: /'
 echo "remove: enabled before=\$before after=\$after"
 exit 0
 EOS
 rc=0
-"$LOCKFIX_HARNESS/sysvm.sh" $imgopt -t 2400 -d "$disk" -l "$out/boot2.log" "$kernel" "$job" >/dev/null 2>&1 || rc=$?
+"$LOCKFIX_HARNESS/sysvm.sh" $imgopt -t 2400 -d "$disk" -l "$out/boot2.log" "$kernel" "$job" >"$out/sysvm2.out" 2>&1 || rc=$?
+[ -f "$out/boot2.log" ] || { cat "$out/sysvm2.out" >&2; die "the system VM did not start (above)"; }
 log2=$(tr -d '\r' <"$out/boot2.log")
 grep -E '^(status|repro|second|remove): ' <<<"$log2" | sed 's/^/# /' | head -80
 step "$rc" "boot 2: the system came up and ran the checks" "exit $rc, log $out/boot2.log"
