@@ -23,6 +23,12 @@ matrix_row "$1"
 [ "$M_KIND" = prefix ] || die "$1 is not a pre-fix kernel (kind=$M_KIND)"
 dest=$(kernel_dir "$1")
 [ -e "$dest/.complete" ] && { echo "$dest"; exit 0; }
+# One build of a kernel at a time (two make checks, or make vet beside make check): the
+# second waits, then finds it complete.
+mkdir -p "$LOCKFIX_CACHE/kernels"
+exec 8>"$dest.lock"
+flock 8
+[ -e "$dest/.complete" ] && { echo "$dest"; exit 0; }
 
 srcpkg=${M_PACKAGES%%=*} srcver=${M_PACKAGES#*=}
 series=${srcpkg#linux-source-}
