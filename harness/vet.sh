@@ -10,7 +10,8 @@
 #      fact the livepatches check: release, uname -v, the build-ids of vmlinux and of each
 #      target module, the kallsyms size (or absence) of each symbol in */fingerprint.tsv;
 #   3. writes them to fleet/facts/KERNEL-ID.tsv (one reviewed file per kernel);
-#   4. runs every expectation row of that kernel (harness/check.sh --kernels KERNEL-ID),
+#   4. runs every expectation row of that kernel, fleet-only ones included (harness/check.sh
+#      --fleet --kernels KERNEL-ID),
 #      with the modules built as a vetting candidate: KERNEL-ID's `vetted` lines in
 #      fleet/vetted.tsv are let in before a proof exists;
 #   5. records that run's TAP as fleet/proofs/KERNEL-ID.tap, the build's proof.
@@ -103,7 +104,7 @@ log "facts of $kernel: $out ($(grep -c '^build-id' "$out") build-ids, $(grep -c 
 vetout=$LOCKFIX_OUT/vet/$kernel-run
 rm -rf "$vetout"
 set +e
-LOCKFIX_OUT=$vetout LOCKFIX_CANDIDATE=$kernel "$LOCKFIX_HARNESS/check.sh" --kernels "$kernel" |
+LOCKFIX_OUT=$vetout LOCKFIX_CANDIDATE=$kernel "$LOCKFIX_HARNESS/check.sh" --fleet --kernels "$kernel" |
 	tee "$vetout.log"
 rc=${PIPESTATUS[0]}
 set -e
