@@ -13,6 +13,8 @@
 #   -l FILE     serial log (default out/vm/<kernel>-<time>.log)
 #   -m MIB      guest memory (default 2048)      -c CPUS  guest CPUs (default 2)
 #   -q          do not echo the serial console to stdout (the log still has it)
+#   -C DIR      copy DIR's contents beside the script into the guest (/lockfix/user): a
+#               test binary, data files (repeatable)
 #   --          run the rest of the line as a command instead of a script file
 #
 # In the guest: /lockfix/modules/*.ko (lockfix livepatches built for this kernel),
@@ -25,9 +27,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-timeout=600 log= mem=2048 cpus=2 quiet=0 cmdmode=0
+timeout=600 log= mem=2048 cpus=2 quiet=0 cmdmode=0 carry=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-t) [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "-t needs a positive number of seconds"; timeout=$2; shift 2 ;;
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
 	-m) [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "-m needs MiB"; mem=$2; shift 2 ;;
 	-c) [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "-c needs a CPU count"; cpus=$2; shift 2 ;;
 	-q) quiet=1; shift ;;
+	-C) [ $# -ge 2 ] && [ -d "$2" ] || die "-C needs a directory"; carry+=("$2"); shift 2 ;;
 	-h|--help) usage ;;
 	-*) die "unknown option $1 (see $0 --help)" ;;
 	*) break ;;
@@ -78,6 +81,7 @@ mkdir -p "$(dirname "$log")"
 # Per-run overlay: lockfix build + the job.
 ov=$tmp/overlay/lockfix
 mkdir -p "$ov/user"
+for d in "${carry[@]}"; do cp -a "$d/." "$ov/user/"; done
 cp -a "$build/modules" "$build/selftests" "$ov/"
 [ -d "$build/harness" ] && cp -a "$build/harness" "$ov/"
 {
