@@ -164,6 +164,13 @@ static int lf_alloc(const char *mode, int count, size_t size, bool locked, bool 
 	else if (kind == NOIO)
 		scope = memalloc_noio_save();
 	for (i = 0; i < count; i++) {
+		/*
+		 * Up to 65536 iterations in one write(): yield between them, or a slow
+		 * guest (TCG: chunk creation takes ms) trips the soft-lockup watchdog and
+		 * holds back what waits for this CPU to schedule (the livepatch transition,
+		 * ftrace's synchronize_rcu_tasks_rude() when a patch goes away).
+		 */
+		cond_resched();
 		p[i] = __alloc_percpu_gfp(size, sizeof(long), gfp);
 		if (p[i]) {
 			ok++;
@@ -180,6 +187,7 @@ static int lf_alloc(const char *mode, int count, size_t size, bool locked, bool 
 	if (locked)
 		mutex_unlock(&lf_fs_lock);
 	for (i = 0; i < count; i++) {
+		cond_resched();
 		if (hold && p[i] && nr_held < LF_HELD_MAX)
 			held[nr_held++] = p[i];
 		else
