@@ -133,18 +133,7 @@ static struct lockfix_fix fix = {
 };
 #endif
 
-static int __init lockfix_init(void)
-{
-	return lockfix_patch_init(&fix);
-}
-
-static void __exit lockfix_exit(void)
-{
-	lockfix_patch_exit(&fix);
-}
-
-module_init(lockfix_init);
-module_exit(lockfix_exit);
+LOCKFIX_PATCH_MODULE(fix);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("lockfix");
 MODULE_DESCRIPTION("livepatch: btrfs frees a work item only after its worker's ordered loop (upstream c495dcd6fbe1)");

@@ -69,6 +69,13 @@ struct lockfix_fix {
 	void (*teardown)(void);		/* optional: undoes setup, at failed enable and module exit */
 };
 
+/* A module's init and exit, written once: LOCKFIX_PATCH_MODULE(fix); */
+#define LOCKFIX_PATCH_MODULE(fix)						\
+	static int __init lockfix_init(void) { return lockfix_patch_init(&(fix)); } \
+	static void __exit lockfix_exit(void) { lockfix_patch_exit(&(fix)); }	\
+	module_init(lockfix_init);						\
+	module_exit(lockfix_exit)
+
 /* The running build, once lockfix_patch_init() accepted it. */
 extern const struct lockfix_build *lockfix_running;
 

@@ -119,18 +119,7 @@ static struct lockfix_fix fix = {
 };
 #endif
 
-static int __init lockfix_init(void)
-{
-	return lockfix_patch_init(&fix);
-}
-
-static void __exit lockfix_exit(void)
-{
-	lockfix_patch_exit(&fix);
-}
-
-module_init(lockfix_init);
-module_exit(lockfix_exit);
+LOCKFIX_PATCH_MODULE(fix);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("lockfix");
 MODULE_DESCRIPTION("livepatch: btrfs O_DIRECT into/from an mmap of the same file no longer deadlocks (upstream 51bd9563b678)");

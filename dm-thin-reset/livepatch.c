@@ -384,18 +384,7 @@ static struct lockfix_fix fix = {
 };
 #endif
 
-static int __init lockfix_init(void)
-{
-	return lockfix_patch_init(&fix);
-}
-
-static void __exit lockfix_exit(void)
-{
-	lockfix_patch_exit(&fix);
-}
-
-module_init(lockfix_init);
-module_exit(lockfix_exit);
+LOCKFIX_PATCH_MODULE(fix);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("lockfix");
 MODULE_DESCRIPTION("livepatch: dm-thin metadata abort resets its bufio client instead of re-creating it (no shrinker_rwsem deadlock; upstream d48300120627 + cb65b282c964)");

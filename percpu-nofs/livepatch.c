@@ -205,18 +205,7 @@ static struct lockfix_fix fix = {
 };
 #endif
 
-static int __init lockfix_init(void)
-{
-	return lockfix_patch_init(&fix);
-}
-
-static void __exit lockfix_exit(void)
-{
-	lockfix_patch_exit(&fix);
-}
-
-module_init(lockfix_init);
-module_exit(lockfix_exit);
+LOCKFIX_PATCH_MODULE(fix);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("lockfix");
 MODULE_DESCRIPTION("livepatch: pcpu_alloc() honours NOFS/NOIO scopes without failing early; the percpu balance worker never reclaims FS/IO (upstream 28307d938fb2 + 9a5b183941b5)");
