@@ -224,14 +224,21 @@ for s in "${scenarios[@]}"; do
 		t0=$SECONDS
 		irc=0
 		"$LOCKFIX_HARNESS/test-install.sh" "$k" "$([ "$t" = install ] && echo dkms || echo modules)" >"$log" 2>&1 || irc=$?
-		got=$([ $irc = 0 ] && echo pass || echo "fail($(grep -c '^not ok' "$log") of $(grep -c '^\(not \)\{0,1\}ok' "$log") steps)")
+		nbad=$(grep -c '^not ok' "$log" || true) nsteps=$(grep -c '^\(not \)\{0,1\}ok' "$log" || true)
+		got=pass
+		[ $irc = 0 ] || got="fail($nbad of $nsteps steps failed, exit $irc)"
 		dt=$((SECONDS - t0))
 		if [ "$got" = "$want" ]; then
 			emit "ok $n $name # expected $want, got $got (${dt}s)"
 			passed=$((passed + 1))
 		else
 			emit "not ok $n $name # expected $want, got $got (${dt}s, log $log)"
-			{ grep -E '^not ok' "$log" || true; } | head -20 | sed 's/^/#   /' | tee -a "$tap"
+			# The failed steps; a scenario that stopped without one shows how it ended.
+			if [ "$nbad" -gt 0 ]; then
+				grep -E '^not ok' "$log" | head -20
+			else
+				tail -15 "$log"
+			fi | sed 's/^/#   /' | tee -a "$tap"
 			failed=$((failed + 1))
 		fi
 		continue
