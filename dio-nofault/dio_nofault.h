@@ -23,5 +23,13 @@ ssize_t klpp_iomap_dio_rw(struct kiocb *iocb, struct iov_iter *iter,
 #include <linux/atomic.h>
 extern atomic_long_t lockfix_counter_pinned_dios;
 extern atomic_long_t lockfix_counter_buffered_fallbacks;
+extern atomic_long_t lockfix_counter_async_dios;
+extern atomic_long_t lockfix_counter_nowait_eagain;
+extern atomic_long_t lockfix_counter_pinned_pages_peak;
+
+/* The async completion's work queue (fix.setup / fix.teardown). */
+struct lockfix_build;
+int lockfix_dio_setup(const struct lockfix_build *build);
+void lockfix_dio_teardown(void);
 
 #endif

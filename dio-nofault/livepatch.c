@@ -9,9 +9,9 @@
  * On 5.10, btrfs_direct_IO() -> iomap_dio_rw() locks the file range and then faults in
  * the user buffer page by page; a buffer mmap'd from the locked range faults into btrfs
  * (btrfs_page_mkwrite / extent_readahead), which waits for the DIO: D state forever.
- * This module makes btrfs DIO pin the whole user buffer first, with no lock held, and
- * run on the pinned pages (no fault can happen any more); a buffer that maps the file
- * itself goes buffered.  Design, races and data semantics: DESIGN.md.
+ * This module makes btrfs DIO take the user pages first, with no lock held, and run on
+ * them (no fault can happen any more); async iocbs stay async; a buffer that maps the
+ * file itself goes buffered.  Design, races and data semantics: DESIGN.md.
  *
  *   # insmod lockfix_dio_nofault.ko
  *   lockfix_dio_nofault: enabling on 5.10.0-46-amd64 (#1 SMP Debian 5.10.262-1 (2026-07-31)), vetted build deb11-5.10.0-46
@@ -59,6 +59,9 @@ static struct lockfix_fix fix = {
 
 LOCKFIX_COUNTER(pinned_dios, "btrfs direct I/Os run on pages pinned before any extent lock (no fault under the locks)");
 LOCKFIX_COUNTER(buffered_fallbacks, "btrfs direct I/Os from a buffer that maps the file itself, done buffered");
+LOCKFIX_COUNTER(async_dios, "of the pinned ones, async iocbs (aio, io_uring) left in flight with -EIOCBQUEUED");
+LOCKFIX_COUNTER(nowait_eagain, "IOCB_NOWAIT btrfs direct I/Os answered -EAGAIN (pages not present, or the buffer maps the file)");
+LOCKFIX_COUNTER(pinned_pages_peak, "most user pages held by this module's direct I/Os at once");
 
 static const struct iomap_ops *btrfs_dio_iomap_ops_addr;
 static const struct lockfix_sym btrfs_syms[] = {
@@ -116,6 +119,8 @@ static struct lockfix_fix fix = {
 	.vetted = lockfix_vetted_builds,
 	.candidate = LOCKFIX_CANDIDATE,
 	.patch = &patch,
+	.setup = lockfix_dio_setup,
+	.teardown = lockfix_dio_teardown,
 };
 #endif
 

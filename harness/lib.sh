@@ -107,3 +107,14 @@ bench_medians() {
 			}
 		}' | sort
 }
+
+# Guests run one at a time on a host (../shared/README.md: concurrent TCG guests distort
+# timing and starve each other): every qemu launch holds this lock until it exits.
+vm_lock_wait() {
+	mkdir -p "$LOCKFIX_CACHE"
+	exec 7>"$LOCKFIX_CACHE/vm.lock"
+	if ! flock -n 7; then
+		echo "lockfix: waiting for another guest on this host to finish ($LOCKFIX_CACHE/vm.lock)" >&2
+		flock 7
+	fi
+}

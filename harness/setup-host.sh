@@ -46,4 +46,5 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	util-linux kmod cpio gzip xz-utils zstd rsync bash \
 	gcc make bc flex bison libelf-dev libssl-dev dwarves patch perl python3 \
 	libc6-dev dkms liburing-dev \
-	debhelper dh-dkms lintian dpkg-dev apt-utils fakeroot mmdebstrap
+	debhelper dh-dkms lintian dpkg-dev apt-utils fakeroot mmdebstrap \
+	fio

@@ -61,6 +61,8 @@ tar -C "$job" -cf "$tmp/job.tar" .
 truncate -s %512 "$tmp/job.tar"
 truncate -s 8G "$tmp/scratch.img"
 
+# One guest at a time on this host (TCG timing and memory): wait for any other guest.
+vm_lock_wait
 append="root=/dev/vda rw console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0 $extra"
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2048 -smp 2 -nographic -no-reboot
 	-net none -kernel "$kdir/vmlinux" -initrd "$img/initrd.img" -append "$append"

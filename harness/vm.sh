@@ -109,6 +109,8 @@ qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$cpus"
 	-drive "file=$tmp/scratch.img,if=virtio,format=raw,cache=unsafe"
 	-append "$append")
 
+# One guest at a time on this host (TCG timing and memory): wait for any other guest.
+vm_lock_wait
 echo "lockfix-host: booting $kernel ($(cat "$kdir/release")), log $log" >"$log"
 if [ $interactive = 1 ]; then
 	"${qemu[@]}" | tee -a "$log"
