@@ -1,64 +1,335 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# dio-nofault figures, in one boot of a vulnerable kernel (default deb11-5.10.0-46):
-#   - O_DIRECT 4 KiB random and 1 MiB sequential read throughput, patched / unpatched
-#     (rounds interleaved: unpatched, insmod, patched, disable + rmmod, ...), medians;
-#   - 64 MiB O_DIRECT read into a mapping of the same range (patched: buffered fallback)
-#     against the same transfer done buffered.
-#   harness/bench-dio.sh [KERNEL-ID] [ROUNDS]
+# dio-nofault benchmark: fio over btrfs on a dm-delay'd disk, patched against unpatched,
+# in one boot of a vulnerable kernel (default deb11-5.10.0-46).
+#
+#   harness/bench-dio.sh [KERNEL-ID] [ROUNDS]        (ROUNDS default 3)
+#
+# Workloads (fio --direct=1, 256 MiB files written once, --time_based):
+#   aio-* / uring-*  libaio and io_uring at QD 1, 8, 32: 4 KiB random reads (IOPS) and
+#                    128 KiB sequential writes (MiB/s)
+#   sync-*           psync: 4 KiB random reads (IOPS), 1 MiB sequential reads (MiB/s)
+#   pins-*           one 1 GiB O_DIRECT read of a 4 KiB file into an untouched anonymous
+#                    buffer: the pages it brings in (RssAnon growth, selftests/dio-nofault/
+#                    dio_rss) and, patched, the module's pinned_pages_peak when it has one
+# Each round runs every workload unpatched and patched (insmod, transition done ...
+# disable, rmmod); odd rounds start unpatched, even rounds patched, to cancel drift.
+# Reported: the median of the rounds per variant and the patched/unpatched ratio (TCG:
+# only ratios mean anything), against the targets: async QD32 >= 0.95, sync >= 0.98,
+# pins <= the original's.  One line per workload on stdout, a markdown table in
+# out/bench/dio-<kernel>.md, the serial log in out/bench/dio-<kernel>-<time>.log.
+#
+# Environment: LOCKFIX_BENCH_RUNTIME seconds measured per fio job (default 4; each job
+# also ramps 1 s), LOCKFIX_BENCH_DELAY_MS dm-delay latency (default 4).
+# Exit status: 0 when everything was measured, whether or not the targets were met (the
+# output says which were missed); 1 when the benchmark itself failed (guest error, fio
+# error, module not loadable, missing figures); 2 for bad arguments or host set-up.
 # Run with nothing else on the host: TCG guest timing follows host load (../shared/README.md).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+usage() { sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+case "${1:-}" in -h|--help) usage ;; -*) die "unknown option $1 (see $0 --help)" ;; esac
+[ $# -le 2 ] || die "too many arguments (usage: $0 [KERNEL-ID] [ROUNDS])"
 kernel=${1:-deb11-5.10.0-46}
-rounds=${2:-5}
-[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number"
+rounds=${2:-3}
+runtime=${LOCKFIX_BENCH_RUNTIME:-4}
+delay=${LOCKFIX_BENCH_DELAY_MS:-4}
+ramp=1
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not '$rounds'"
+[ "$rounds" -le 15 ] || die "ROUNDS=$rounds: at most 15 (each round takes a few minutes under TCG)"
+[[ "$runtime" =~ ^[1-9][0-9]*$ ]] || die "LOCKFIX_BENCH_RUNTIME must be a positive number of seconds, not '$runtime'"
+[[ "$delay" =~ ^[0-9]+$ ]] || die "LOCKFIX_BENCH_DELAY_MS must be a number of milliseconds, not '$delay'"
 matrix_row "$kernel" >/dev/null
+decision=$(awk -F'\t' -v k="$kernel" '$1 == "dio-nofault" && $2 == k { print $3 }' "$LOCKFIX_ROOT/fleet/vetted.tsv")
+[ "$decision" = vetted ] || die "dio-nofault is '${decision:-not decided}' on $kernel in fleet/vetted.tsv: the module would refuse, nothing to compare (vetted: $(awk -F'\t' '$1 == "dio-nofault" && $3 == "vetted" { printf "%s ", $2 }' "$LOCKFIX_ROOT/fleet/vetted.tsv"))"
+[ -x /usr/bin/fio ] || die "/usr/bin/fio missing on the host (the guest gets the host's fio): run harness/setup-host.sh"
+command -v python3 >/dev/null || die "python3 missing on the host: run harness/setup-host.sh"
+
 job=$(mktemp)
 trap 'rm -f "$job"' EXIT
-cat >"$job" <<EOS
-#!/bin/sh
-set -e
-b=/lockfix/selftests/dio-nofault/dio_bench
-lp=/sys/kernel/livepatch/lockfix_dio_nofault
-modprobe btrfs
-mkfs.btrfs -f -q /dev/vda >/dev/null
-mkdir -p /mnt/b && mount -t btrfs /dev/vda /mnt/b
-dd if=/dev/urandom of=/mnt/b/f bs=1M count=128 status=none
-sync
-# Warm-up: the first O_DIRECT pass reads the host's disk, later ones its page cache.
-\$b /mnt/b/f seq1m 8 >/dev/null
-\$b /mnt/b/f rand4k 3 >/dev/null
-for r in \$(seq $rounds); do
-	echo "bench \$r unpatched rand4k \$(\$b /mnt/b/f rand4k 2 | cut -d' ' -f2)"
-	echo "bench \$r unpatched seq1m \$(\$b /mnt/b/f seq1m 2 | cut -d' ' -f2)"
-	insmod /lockfix/modules/lockfix_dio_nofault.ko
-	while [ "\$(cat \$lp/transition)" != 0 ]; do sleep 0.2; done
-	echo "bench \$r patched rand4k \$(\$b /mnt/b/f rand4k 2 | cut -d' ' -f2)"
-	echo "bench \$r patched seq1m \$(\$b /mnt/b/f seq1m 2 | cut -d' ' -f2)"
-	echo "bench \$r patched overlap64m \$(\$b /mnt/b/f overlap64m | cut -d' ' -f2)"
-	echo "bench \$r patched buffered64m \$(\$b /mnt/b/f buffered64m | cut -d' ' -f2)"
-	echo 0 > \$lp/enabled
-	while [ -d \$lp ]; do sleep 0.2; done
-	rmmod lockfix_dio_nofault
+cat >"$job" <<'EOS'
+#!/bin/bash
+# Guest side of harness/bench-dio.sh: ROUNDS RUNTIME RAMP DELAY_MS
+set -u
+rounds=$1 runtime=$2 ramp=$3 delay=$4
+name=lockfix_dio_nofault
+ko=/lockfix/modules/$name.ko
+lp=/sys/kernel/livepatch/$name
+par=/sys/module/$name/parameters
+rss=/lockfix/selftests/dio-nofault/dio_rss
+mnt=/mnt/bench
+fail() { echo "bench-error: $*" >&2; exit 3; }
+# wait_for CONDITION SECONDS
+wait_for() {
+	local i=0
+	while ! eval "$1"; do
+		[ $i -ge $(($2 * 5)) ] && return 1
+		sleep 0.2
+		i=$((i + 1))
+	done
+}
+
+command -v fio >/dev/null || fail "no fio in the guest (harness/mkinitramfs.sh copies the host's /usr/bin/fio)"
+v=$(fio --version 2>&1) || fail "fio does not run in the guest: $v"
+echo "bench-info fio $v"
+[ -f $ko ] || fail "$ko was not built for this kernel"
+[ -x $rss ] || fail "$rss missing from the selftests build"
+modprobe btrfs || fail "modprobe btrfs failed"
+modprobe dm_delay || fail "modprobe dm_delay failed (no dm-delay target in this kernel)"
+sz=$(blockdev --getsz /dev/vda) || fail "no scratch disk /dev/vda"
+dmsetup create lfslow --table "0 $sz delay /dev/vda 0 $delay" || fail "dmsetup create (delay) failed"
+mkfs.btrfs -f -q /dev/mapper/lfslow >/dev/null || fail "mkfs.btrfs failed"
+mkdir -p $mnt && mount -t btrfs /dev/mapper/lfslow $mnt || fail "mount failed"
+for f in rfile wfile; do
+	fio --name=layout-$f --filename=$mnt/$f --size=256M --bs=1M --rw=write --direct=1 \
+		--ioengine=psync --output=/dev/null >/dev/null 2>&1 || fail "cannot write $mnt/$f"
 done
+fio --name=layout-small --filename=$mnt/small --size=4k --bs=4k --rw=write --direct=1 \
+	--ioengine=psync --output=/dev/null >/dev/null 2>&1 || fail "cannot write $mnt/small"
+sync
+echo "bench-info delay ${delay} ms on /dev/vda ($sz sectors), btrfs, files $(ls -l $mnt | awk 'NR > 1 { printf "%s=%s ", $9, $5 }')"
+
+# name engine rw bs iodepth file
+workloads="aio-randread-4k-qd1 libaio randread 4k 1 rfile
+aio-randread-4k-qd8 libaio randread 4k 8 rfile
+aio-randread-4k-qd32 libaio randread 4k 32 rfile
+aio-write-128k-qd1 libaio write 128k 1 wfile
+aio-write-128k-qd8 libaio write 128k 8 wfile
+aio-write-128k-qd32 libaio write 128k 32 wfile
+uring-randread-4k-qd1 io_uring randread 4k 1 rfile
+uring-randread-4k-qd8 io_uring randread 4k 8 rfile
+uring-randread-4k-qd32 io_uring randread 4k 32 rfile
+uring-write-128k-qd1 io_uring write 128k 1 wfile
+uring-write-128k-qd8 io_uring write 128k 8 wfile
+uring-write-128k-qd32 io_uring write 128k 32 wfile
+sync-randread-4k psync randread 4k 1 rfile
+sync-read-1m psync read 1m 1 rfile"
+
+# fiojob ROUND VARIANT NAME ENGINE RW BS IODEPTH FILE: one terse result line
+fiojob() {
+	local out line
+	out=$(fio --name="$3" --filename="$mnt/$8" --size=256M --direct=1 --ioengine="$4" \
+		--rw="$5" --bs="$6" --iodepth="$7" --time_based --runtime="$runtime" \
+		--ramp_time="$ramp" --randrepeat=0 --norandommap --thread \
+		--output-format=terse 2>&1) ||
+		fail "fio $3 ($2, round $1) failed: $(echo "$out" | tail -3 | tr '\n' ' ')"
+	line=$(echo "$out" | grep '^3;' | tail -1)
+	[ -n "$line" ] || fail "fio $3 ($2, round $1) printed no result: $(echo "$out" | tail -3 | tr '\n' ' ')"
+	echo "bench-fio $1 $2 $3 $line"
+}
+
+loaded=0
+load() {
+	insmod $ko || fail "insmod $ko failed: $(dmesg | tail -3 | tr '\n' ' ')"
+	wait_for '[ "$(cat $lp/transition 2>/dev/null)" = 0 ]' 60 || fail "patch transition not done after 60 s"
+	[ "$(cat $lp/enabled)" = 1 ] || fail "$name loaded but not enabled"
+	loaded=1
+}
+unload() {
+	echo 0 >$lp/enabled || fail "cannot disable $name"
+	wait_for '[ ! -d $lp ]' 60 || fail "unpatch transition not done after 60 s (transition=$(cat $lp/transition 2>&1))"
+	wait_for 'rmmod $name 2>/dev/null' 30 || fail "rmmod $name failed"
+	loaded=0
+}
+
+# phase ROUND VARIANT: every workload once.  Patched: a fresh insmod, so the module's
+# counters cover this phase only; the pins figure goes first, alone.
+phase() {
+	local r=$1 v=$2 out peak
+	[ $v = patched ] && load
+	out=$($rss $mnt/small 1024) || fail "dio_rss ($v, round $r) failed: $out"
+	peak=n/a
+	[ $v = patched ] && [ -r $par/pinned_pages_peak ] && peak=$(cat $par/pinned_pages_peak)
+	echo "bench-pins $r $v $out peak=$peak"
+	echo "$workloads" | while read -r n e rw bs qd f; do
+		fiojob $r $v $n $e $rw $bs $qd $f || exit 3
+	done || exit 3
+	if [ $v = patched ]; then
+		echo "bench-count $r $v$(for c in pinned_dios buffered_fallbacks pinned_pages_peak; do
+			printf ' %s=%s' $c "$(cat $par/$c 2>/dev/null || echo n/a)"; done)"
+		unload
+	fi
+}
+
+# Warm-up (the first passes read the host's disk image, later ones its page cache).
+fiojob 0 warmup warm-read libaio randread 4k 32 rfile >/dev/null
+fiojob 0 warmup warm-write libaio write 128k 32 wfile >/dev/null
+for r in $(seq $rounds); do
+	if [ $((r % 2)) = 1 ]; then
+		phase $r unpatched
+		phase $r patched
+	else
+		phase $r patched
+		phase $r unpatched
+	fi
+	echo "bench-round $r done"
+done
+umount $mnt
+dmsetup remove lfslow
+echo "bench-done"
 EOS
-log=$LOCKFIX_OUT/bench/dio-$kernel-$(date +%Y%m%d-%H%M%S).log
-mkdir -p "$(dirname "$log")"
-"$LOCKFIX_HARNESS/vm.sh" -q -t 1800 -m 2048 -l "$log" "$kernel" "$job" || die "benchmark VM failed (log $log)"
-tr -d '\r' <"$log" | awk -v kernel="$kernel" '
-	/^bench [0-9]+ / { v[$3 " " $4] = v[$3 " " $4] " " $5 }
-	function median(s,   a, n, i, j, t) {
-		n = split(s, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
-	END {
-		r4u = median(v["unpatched rand4k"]); r4p = median(v["patched rand4k"])
-		s1u = median(v["unpatched seq1m"]); s1p = median(v["patched seq1m"])
-		ov = median(v["patched overlap64m"]); bu = median(v["patched buffered64m"])
-		printf "dio-nofault figures on %s (medians of %d rounds, one boot)\n", kernel, split(v["patched rand4k"], x, " ")
-		printf "  4 KiB random O_DIRECT read: unpatched %.0f ops/s, patched %.0f ops/s, ratio %.3f\n", r4u, r4p, r4p / r4u
-		printf "  1 MiB sequential O_DIRECT read: unpatched %.1f ops/s, patched %.1f ops/s, ratio %.3f\n", s1u, s1p, s1p / s1u
-		printf "  64 MiB O_DIRECT read into own mapping (patched) %.3f s vs buffered %.3f s: %.2fx\n", ov, bu, ov / bu
-	}'
-echo "raw log: $log"
+
+stamp=$(date +%Y%m%d-%H%M%S)
+mkdir -p "$LOCKFIX_OUT/bench"
+log=$LOCKFIX_OUT/bench/dio-$kernel-$stamp.log
+md=$LOCKFIX_OUT/bench/dio-$kernel.md
+# Guest watchdog: set-up, then per phase the pins read, 14 fio jobs (runtime + ramp +
+# fio start-up under TCG) and a patch transition; generous, a hang is reported anyway.
+limit=$((600 + rounds * 2 * (14 * (runtime + ramp + 15) + 180)))
+log "bench-dio: $kernel, $rounds rounds, ${runtime}+${ramp} s per fio job, ${delay} ms dm-delay (about $((rounds * 2 * 14 * (runtime + ramp + 3) / 60 + 2)) min); log $log"
+rc=0
+"$LOCKFIX_HARNESS/vm.sh" -q -t "$limit" -m 3072 -l "$log" "$kernel" "$job" "$rounds" "$runtime" "$ramp" "$delay" || rc=$?
+if [ $rc != 0 ]; then
+	tr -d '\r' <"$log" | grep '^bench-error' >&2 || true
+	echo "lockfix: error: benchmark VM failed (exit $rc; log $log)" >&2
+	exit 1
+fi
+
+python3 - "$log" "$md" "$kernel" "$rounds" "$runtime" "$delay" <<'EOPY'
+import re, statistics, sys, datetime
+log, md, kernel, rounds, runtime, delay = sys.argv[1:7]
+rounds = int(rounds)
+lines = open(log, errors="replace").read().replace("\r", "").splitlines()
+
+def die(msg):
+    print("lockfix: error: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+if "bench-done" not in lines:
+    die("the guest did not finish the benchmark (log %s)" % log)
+# workload -> unit, what, target kind
+WL = []
+for eng, label in (("aio", "libaio"), ("uring", "io_uring")):
+    for what, unit in (("randread-4k", "IOPS"), ("write-128k", "MiB/s")):
+        for qd in (1, 8, 32):
+            WL.append(("%s-%s-qd%d" % (eng, what, qd), unit, "async" if qd == 32 else None))
+WL += [("sync-randread-4k", "IOPS", "sync"), ("sync-read-1m", "MiB/s", "sync")]
+TARGET = {"async": 0.95, "sync": 0.98}
+
+vals = {}  # (workload, variant) -> [values by round]
+fio_ver = "?"
+counts = []
+for ln in lines:
+    if ln.startswith("bench-info fio "):
+        fio_ver = ln.split()[2]
+    if ln.startswith("bench-fio "):
+        parts = ln.split(None, 4)
+        if len(parts) < 5:
+            die("truncated fio line: " + ln[:120])
+        _, r, var, name, terse = parts
+        f = terse.split(";")
+        if len(f) < 50 or f[0] != "3":
+            die("unparsable fio result for %s (%s, round %s): %s" % (name, var, r, terse[:120]))
+        if f[4] != "0":
+            die("fio %s (%s, round %s) reported error %s" % (name, var, r, f[4]))
+        write = "-write-" in name
+        bw_kib, iops = (float(f[47]), float(f[48])) if write else (float(f[6]), float(f[7]))
+        unit = next(u for n, u, _ in WL if n == name) if any(n == name for n, _, _ in WL) else None
+        if unit is None:
+            continue
+        vals.setdefault((name, var), []).append(iops if unit == "IOPS" else bw_kib / 1024)
+    if ln.startswith("bench-pins "):
+        p = ln.split()
+        kv = dict(x.split("=", 1) for x in p[3:])
+        vals.setdefault(("pins-rss", p[2]), []).append(int(kv["pages"]))
+        if p[2] == "patched":
+            pk = kv.get("peak", "n/a")
+            vals.setdefault(("pins-peak", "patched"), []).append(int(pk) if pk.isdigit() else None)
+    if ln.startswith("bench-count "):
+        counts.append(ln.split(None, 1)[1])
+
+for name, _, _ in WL:
+    for var in ("unpatched", "patched"):
+        n = len(vals.get((name, var), []))
+        if n != rounds:
+            die("%s %s: %d results, expected %d (log %s)" % (name, var, n, rounds, log))
+for var in ("unpatched", "patched"):
+    if len(vals.get(("pins-rss", var), [])) != rounds:
+        die("pins %s: missing results (log %s)" % (var, log))
+
+def med(xs):
+    return statistics.median(xs)
+
+def fmt(x, unit):
+    if x is None:
+        return "n/a"
+    if unit == "pages":
+        return "%d" % x
+    return "%.0f" % x if x >= 100 else "%.1f" % x
+
+rows, missed, met = [], [], 0
+for name, unit, kind in WL:
+    u, p = vals[(name, "unpatched")], vals[(name, "patched")]
+    mu, mp = med(u), med(p)
+    ratio = mp / mu if mu else float("inf")
+    if kind:
+        t = TARGET[kind]
+        ok = ratio >= t
+        target, verdict = ">=%.2f" % t, ("met" if ok else "MISSED")
+        met += ok
+        if not ok:
+            missed.append(name)
+    else:
+        target, verdict = "-", "info"
+    rows.append((name, unit, mu, mp, "%.3f" % ratio, target, verdict, u, p))
+
+# Pins: the original's RSS growth is what it holds (at most); the module must not hold more.
+u = vals[("pins-rss", "unpatched")]
+p = vals[("pins-rss", "patched")]
+mu, mp = med(u), med(p)
+ok = mp <= mu
+rows.append(("pins-1g-read-4k-file", "pages", mu, mp, "%.3f" % (mp / mu) if mu else ("1.000" if not mp else "inf"),
+             "<=1 (<= original)", "met" if ok else "MISSED", u, p))
+met += ok
+if not ok:
+    missed.append("pins-1g-read-4k-file")
+pk = vals.get(("pins-peak", "patched"), [])
+if pk and all(x is not None for x in pk):
+    mp = med(pk)
+    ok = mp <= mu
+    rows.append(("pins-peak-counter", "pages", mu, mp, "%.3f" % (mp / mu) if mu else "inf",
+                 "<=1 (<= original)", "met" if ok else "MISSED", u, pk))
+    met += ok
+    if not ok:
+        missed.append("pins-peak-counter")
+else:
+    rows.append(("pins-peak-counter", "pages", mu, None, "n/a", "<=1 (<= original)",
+                 "n/a (no pinned_pages_peak)", u, ["n/a"] * len(pk)))
+
+def raw(xs, unit):
+    return ",".join(fmt(x, unit) for x in xs)
+
+for name, unit, mu, mp, ratio, target, verdict, u, p in rows:
+    print("bench dio %s unpatched=%s patched=%s ratio=%s target=%s %s   [%s; rounds unpatched=%s patched=%s]" %
+          (name, fmt(mu, unit), fmt(mp, unit), ratio, target.split(" ")[0], verdict.split(" ")[0],
+           unit, raw(u, unit), raw(p, unit)))
+ntargets = met + len(missed)
+summary = "%d of %d targets met" % (met, ntargets) + (("; MISSED: " + ", ".join(missed)) if missed else "")
+print("bench dio: " + summary)
+for c in counts:
+    print("bench dio module counters, round " + c)
+zero = [c for c in counts if re.search(r"\bpinned_dios=0\b", c)]
+if zero:
+    print("bench dio: WARNING: a patched phase never took the pinned path (pinned_dios=0): " + "; ".join(zero))
+
+with open(md, "w") as o:
+    o.write("# dio-nofault benchmark, %s\n\n" % kernel)
+    o.write("`harness/bench-dio.sh %s %d` on %s: one boot, %d rounds (odd rounds unpatched first), "
+            "fio %s --direct=1 over btrfs on dm-delay (%s ms), %s s + 1 s ramp per job, "
+            "medians; under TCG only the ratios mean anything.  Log: `%s`.\n\n" %
+            (kernel, rounds, datetime.date.today().isoformat(), rounds, fio_ver, delay, runtime, log))
+    o.write("| workload | unit | unpatched | patched | ratio | target | result | rounds unpatched | rounds patched |\n")
+    o.write("|---|---|---|---|---|---|---|---|---|\n")
+    for name, unit, mu, mp, ratio, target, verdict, u, p in rows:
+        v = "**MISSED**" if verdict == "MISSED" else verdict
+        o.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" %
+                (name, unit, fmt(mu, unit), fmt(mp, unit), ratio, target.replace("<", "&lt;").replace(">", "&gt;"), v,
+                 raw(u, unit).replace(",", ", "), raw(p, unit).replace(",", ", ")))
+    o.write("\n%s.\n" % summary)
+    if counts:
+        o.write("\nModule counters at the end of each patched phase: %s.\n" % "; ".join("round " + c for c in counts))
+    if zero:
+        o.write("\n**Warning**: a patched phase never took the pinned path (pinned_dios=0).\n")
+print("bench dio: table %s, log %s" % (md, log))
+EOPY

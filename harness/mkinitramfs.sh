@@ -5,10 +5,12 @@
 #   harness/mkinitramfs.sh deb11-5.10.0-46
 #
 # Contents: busybox, btrfs-progs, dmsetup, thin-provisioning-tools, util-linux losetup,
-# e2fsprogs, kmod, with the host libraries they need; the kernel's module closure for
+# e2fsprogs, kmod, bash, fio (for harness/bench-dio.sh, when installed), with the host
+# libraries they need; the kernel's module closure for
 # what the tests use; harness/guest-init.sh as /init.  The lockfix build (modules,
 # selftests) and the job go in a second cpio appended per run (harness/vm.sh).
-# Cached under the kernel's directory, keyed by this script, the init and the host tools.
+# Cached under the kernel's directory, keyed by this script, the init and the host tools
+# with their libraries (contents).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -31,7 +33,15 @@ for t in /bin/busybox /sbin/mkfs.btrfs /sbin/dmsetup /usr/sbin/pdata_tools /bin/
 	[ -x "$t" ] || die "$t missing on the host: run harness/setup-host.sh"
 done
 
-key=$( { cat "$0" "$LOCKFIX_HARNESS/guest-init.sh"; for t in "${have[@]}"; do sha256sum "$t"; done; } | sha256sum | cut -c1-16)
+# The libraries each tool loads (ldd: the whole closure, ld.so included).
+libs_of() { ldd "$1" 2>/dev/null | grep -o '/[^ ]*' || true; }
+# Cache key: this script (the tool and module lists), the init, and the content of every
+# file copied in -- each tool *and* each library it loads, so a library upgrade or a tool
+# installed since (fio) rebuilds the image instead of reusing one without it.
+key=$( {
+	cat "$0" "$LOCKFIX_HARNESS/guest-init.sh"
+	for t in "${have[@]}"; do echo "$t"; libs_of "$t"; done | sort -u | xargs -r sha256sum
+} | sha256sum | cut -c1-16)
 out=$kdir/initramfs-$key.cpio.gz
 [ -s "$out" ] && { echo "$out"; exit 0; }
 
@@ -43,7 +53,7 @@ install -m 0755 "$LOCKFIX_HARNESS/guest-init.sh" "$stage/init"
 copy_with_libs() {
 	local f=$1 lib
 	cp -aL "$f" "$stage$f"
-	for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*' || true); do
+	for lib in $(libs_of "$f"); do
 		[ -e "$stage$lib" ] && continue
 		mkdir -p "$stage$(dirname "$lib")"
 		cp -aL "$lib" "$stage$lib"
@@ -81,6 +91,15 @@ for m in btrfs dm_thin_pool loop; do
 	modprobe -d "$stage" -S "$rel" --show-depends "$m" >/dev/null 2>&1 ||
 		die "$1: module $m is neither built in nor in the closure"
 done
+
+# Every dynamic tool must find all its libraries inside the image (ld.so run in the staged root).
+if [ "$(id -u)" = 0 ]; then
+	for t in "${have[@]}"; do
+		[ -n "$(libs_of "$t")" ] || continue	# static (busybox)
+		why=$(chroot "$stage" /lib64/ld-linux-x86-64.so.2 --list "$t" 2>&1 >/dev/null) ||
+			die "$1: $t cannot load in the initramfs: ${why:-ld.so failed}"
+	done
+fi
 
 (cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$out.tmp"
 mv "$out.tmp" "$out"
