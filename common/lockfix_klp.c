@@ -22,7 +22,10 @@
 #include <linux/livepatch.h>
 #include <linux/module.h>
 #include <linux/preempt.h>
+#include <linux/sched/debug.h>
+#include <linux/sched/signal.h>
 #include <linux/string.h>
+#include <linux/workqueue.h>
 #include <linux/utsname.h>
 #include <linux/version.h>
 
@@ -285,6 +288,91 @@ static const struct lockfix_build *lockfix_find_build(const struct lockfix_build
 	return NULL;
 }
 
+/*
+ * Transition watch.  A task sleeping in a function the patch replaces (the deadlock we
+ * fix, or a long qgroup rescan inside one btrfs_work) keeps the transition pending
+ * forever, and meanwhile every other livepatch enable or disable gets -EBUSY.  While the
+ * module is loaded, a work item looks every LOCKFIX_TRANSITION_POLL_S seconds whether the
+ * kernel's transition (kernel/livepatch/transition.c klp_transition_patch) is ours; once
+ * it has lasted LOCKFIX_TRANSITION_REPORT_S seconds it reports the tasks still to switch
+ * (TIF_PATCH_PENDING) with their stacks and what the admin can do, then again at twice
+ * the time, and so on.
+ */
+#define LOCKFIX_TRANSITION_POLL_S 5
+#define LOCKFIX_TRANSITION_REPORT_S 30
+#define LOCKFIX_TRANSITION_SHOW_TASKS 8
+static struct klp_patch **klpe_klp_transition_patch;
+static unsigned long lockfix_transition_start;	/* jiffies; 0: no transition of ours */
+static unsigned long lockfix_transition_report;	/* seconds of the next report */
+static void lockfix_transition_check(struct work_struct *work);
+static DECLARE_DELAYED_WORK(lockfix_transition_watch, lockfix_transition_check);
+
+static void lockfix_transition_blockers(const struct klp_patch *patch, unsigned long secs)
+{
+	struct task_struct *g, *t;
+	unsigned int n = 0;
+
+	pr_warn("%s: transition to %s has not finished after %lu s; tasks still to switch:\n",
+		KBUILD_MODNAME, patch->enabled ? "enabled" : "disabled", secs);
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		if (!test_tsk_thread_flag(t, TIF_PATCH_PENDING))
+			continue;
+		if (n++ < LOCKFIX_TRANSITION_SHOW_TASKS) {
+			pr_warn("%s:   %s[%d]\n", KBUILD_MODNAME, t->comm, task_pid_nr(t));
+			sched_show_task(t);
+		}
+	}
+	rcu_read_unlock();
+	if (n > LOCKFIX_TRANSITION_SHOW_TASKS)
+		pr_warn("%s:   ... and %u more\n", KBUILD_MODNAME, n - LOCKFIX_TRANSITION_SHOW_TASKS);
+	pr_warn("%s: until it finishes no other livepatch can be enabled or disabled (-EBUSY). "
+		"To go back: echo %d > /sys/kernel/livepatch/%s/enabled (reverses the transition). "
+		"To finish it anyway: echo 1 > /sys/kernel/livepatch/%s/force -- the listed tasks are "
+		"then deemed switched while they may still run the old code, and %s can never be "
+		"unloaded afterwards\n", KBUILD_MODNAME, patch->enabled ? 0 : 1, KBUILD_MODNAME,
+		KBUILD_MODNAME, KBUILD_MODNAME);
+}
+
+static void lockfix_transition_check(struct work_struct *work)
+{
+	const struct klp_patch *patch = lockfix_this ? lockfix_this->patch : NULL;
+	unsigned long secs;
+
+	if (!patch || READ_ONCE(*klpe_klp_transition_patch) != patch) {
+		if (lockfix_transition_start && lockfix_transition_report > LOCKFIX_TRANSITION_REPORT_S)
+			pr_info("%s: transition finished after %lu s\n", KBUILD_MODNAME,
+				(jiffies - lockfix_transition_start) / HZ);
+		lockfix_transition_start = 0;
+		goto rearm;
+	}
+	if (!lockfix_transition_start) {
+		lockfix_transition_start = jiffies ?: 1;
+		lockfix_transition_report = LOCKFIX_TRANSITION_REPORT_S;
+	}
+	secs = (jiffies - lockfix_transition_start) / HZ;
+	if (secs >= lockfix_transition_report) {
+		lockfix_transition_blockers(patch, secs);
+		lockfix_transition_report *= 2;
+	}
+rearm:
+	schedule_delayed_work(&lockfix_transition_watch, LOCKFIX_TRANSITION_POLL_S * HZ);
+}
+
+static void lockfix_transition_watch_start(void)
+{
+	klpe_klp_transition_patch = (struct klp_patch **)lockfix_lookup("vmlinux", "klp_transition_patch");
+	if (!klpe_klp_transition_patch) {
+		pr_warn("%s: klp_transition_patch not found: a stuck transition will not be reported "
+			"by the module (lockfix status still shows it)\n", KBUILD_MODNAME);
+		return;
+	}
+	/* The enable transition starts now: its first look comes at the poll interval. */
+	lockfix_transition_start = jiffies ?: 1;
+	lockfix_transition_report = LOCKFIX_TRANSITION_REPORT_S;
+	schedule_delayed_work(&lockfix_transition_watch, LOCKFIX_TRANSITION_POLL_S * HZ);
+}
+
 int lockfix_patch_init(struct lockfix_fix *fix)
 {
 	const struct new_utsname *u = init_utsname();
@@ -331,8 +419,10 @@ int lockfix_patch_init(struct lockfix_fix *fix)
 	ret = klp_enable_patch(fix->patch);
 	if (ret && fix->teardown)
 		fix->teardown();
-	if (!ret)
+	if (!ret) {
+		lockfix_transition_watch_start();
 		return 0;
+	}
 fail:
 	lockfix_running = NULL;
 	return ret;
@@ -340,6 +430,8 @@ fail:
 
 void lockfix_patch_exit(struct lockfix_fix *fix)
 {
+	/* Exit runs once the patch is disabled and its transition is over. */
+	cancel_delayed_work_sync(&lockfix_transition_watch);
 	if (lockfix_running && fix->teardown)
 		fix->teardown();
 }
