@@ -78,7 +78,7 @@ extern void (*klpe_dm_block_manager_destroy)(struct dm_block_manager *bm);
 extern bool (*klpe_dm_bm_is_read_only)(struct dm_block_manager *bm);
 
 /* The bufio client reset (livepatch.c): dm_block_manager_reset() of d48300120627. */
-void lockfix_bm_reset(struct dm_block_manager *bm);
+int lockfix_bm_reset(struct dm_block_manager *bm);	/* -EINVAL: not reset, fail the pool */
 
 /* Counters shown in the module's log at unpatch (and read by the selftest via dmesg). */
 extern atomic_long_t lockfix_counter_aborts;
@@ -102,7 +102,6 @@ struct dm_thin_reset_ops {
 	int (*block_is_shared)(struct dm_pool_metadata *pmd, dm_block_t b, bool *result);
 	int (*inc_data_range)(struct dm_pool_metadata *pmd, dm_block_t b, dm_block_t e);
 	int (*dec_data_range)(struct dm_pool_metadata *pmd, dm_block_t b, dm_block_t e);
-	void (*unpatch_fixup)(struct dm_pool_metadata *pmd);
 	struct dm_block_manager *(*unpatch_detach)(struct dm_pool_metadata *pmd);
 };
 

@@ -163,28 +163,41 @@ struct dm_block_manager *lockfix_mutant_bm_create(struct block_device *bdev)
  * drop_buffers() ignores them: the re-open that follows reads from the device and fails
  * the pool if the device is bad.
  */
-void lockfix_bm_reset(struct dm_block_manager *bm)
+int lockfix_bm_reset(struct dm_block_manager *bm)
 {
 	struct dm_bufio_client *c = ((struct lockfix_dm_block_manager *)bm)->bufio;
 
+	/*
+	 * Not the client we were written for: we cannot empty its cache, and re-opening
+	 * through it would read the failed transaction's superblock back from the cache
+	 * (write_endio kept the data; new_read checks only read_error) and adopt the failed
+	 * transaction as the "rollback".  The caller fails the pool instead.
+	 */
 	if (WARN_ON_ONCE(klpe_dm_bufio_get_block_size(c) != LOCKFIX_THIN_METADATA_BLOCK_BYTES))
-		return;
+		return -EINVAL;
 	klpe_dm_bufio_write_dirty_buffers(c);
 	klpe_dm_bufio_forget_buffers(c, 0, ~(sector_t)0);
+	return 0;
 }
 
 /*
  * Failed pools (see dm_thin_reset.h).  Lock order: lockfix_failed_lock before a pool's
  * root_lock; the abort registers a pool only after dropping root_lock.  The table only
- * grows by failed pools and shrinks when they are closed; a pool beyond its size keeps
- * working, only its block manager would leak if the patch were disabled before its close.
+ * grows by failed pools and shrinks when they are closed.
+ *
+ * A failed pool that must leave the patched state early -- while the unpatch transition
+ * runs, or beyond the table -- is handed back at once: its block manager is detached
+ * (pmd->bm = NULL under root_lock, the original failed-abort state) and destroyed by a work
+ * item, never by the pool worker (unregister_shrinker() there is the deadlock this patch
+ * removes) and never under root_lock or lockfix_failed_lock (8111964f1b85 removed exactly
+ * that pattern).  thin_pre_unpatch() does the same for every pool in the table.
  */
 #define LOCKFIX_MAX_FAILED_POOLS 64
 static DEFINE_MUTEX(lockfix_failed_lock);
 static struct dm_pool_metadata *lockfix_failed[LOCKFIX_MAX_FAILED_POOLS];
 static bool lockfix_unpatching;
 
-/* Block managers of pools that failed during the unpatch transition, destroyed here. */
+/* Detached block managers, destroyed by lockfix_late_bm_work; flushed in post_unpatch. */
 struct lockfix_late_bm {
 	struct llist_node node;
 	struct dm_block_manager *bm;
@@ -203,32 +216,37 @@ static void lockfix_late_bm_fn(struct work_struct *work)
 }
 static DECLARE_WORK(lockfix_late_bm_work, lockfix_late_bm_fn);
 
+/*
+ * Hand a failed pool back in the original failed-abort state; its block manager goes to
+ * the work item.  false: no memory for the hand-over, the pool is left as it was.
+ */
+static bool lockfix_hand_back(struct dm_pool_metadata *pmd, gfp_t gfp)
+{
+	struct lockfix_late_bm *e = kmalloc(sizeof(*e), gfp);
+
+	if (!e)
+		return false;
+	e->bm = running_ops->unpatch_detach(pmd);
+	if (!e->bm) {
+		kfree(e);
+		return true;
+	}
+	llist_add(&e->node, &lockfix_late_bms);
+	queue_work(system_unbound_wq, &lockfix_late_bm_work);
+	return true;
+}
+
 void lockfix_failed_pool_add(struct dm_pool_metadata *pmd)
 {
-	struct lockfix_late_bm *e;
 	int i;
 
 	mutex_lock(&lockfix_failed_lock);
 	if (lockfix_unpatching) {
-		/*
-		 * pre_unpatch already ran: convert this late one now, but destroy its block
-		 * manager from a work item, not from this pool worker (see unpatch_detach).
-		 * The transition cannot finish before we return, so post_unpatch's flush
-		 * sees the work.
-		 */
-		e = kmalloc(sizeof(*e), GFP_NOIO);
-		if (e) {
-			e->bm = running_ops->unpatch_detach(pmd);
-			if (e->bm) {
-				llist_add(&e->node, &lockfix_late_bms);
-				queue_work(system_unbound_wq, &lockfix_late_bm_work);
-				pr_info("failed pool handed back during the unpatch transition\n");
-			} else {
-				kfree(e);
-			}
-		} else {
+		/* The transition cannot finish before we return: post_unpatch's flush sees it. */
+		if (lockfix_hand_back(pmd, GFP_NOIO))
+			pr_info("failed pool handed back during the unpatch transition\n");
+		else
 			pr_warn("no memory to hand a failed pool back: its block manager will leak\n");
-		}
 		goto out;
 	}
 	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++)
@@ -236,8 +254,11 @@ void lockfix_failed_pool_add(struct dm_pool_metadata *pmd)
 			break;
 	if (i < LOCKFIX_MAX_FAILED_POOLS)
 		lockfix_failed[i] = pmd;
+	else if (lockfix_hand_back(pmd, GFP_NOIO))
+		pr_info("more than %d failed thin pools: this one is handed back in the original failed-abort state now\n",
+			LOCKFIX_MAX_FAILED_POOLS);
 	else
-		pr_warn("more than %d failed thin pools: disabling the patch before closing them leaks a block manager\n",
+		pr_warn("more than %d failed thin pools and no memory: disabling the patch before closing this one leaks its block manager\n",
 			LOCKFIX_MAX_FAILED_POOLS);
 out:
 	mutex_unlock(&lockfix_failed_lock);
@@ -302,24 +323,33 @@ static void thin_post_patch(struct klp_object *obj)
 /*
  * Unpatching (or dm_thin_pool going, then no pool is left): hand every pool whose abort
  * failed under the patch back in the original code's failed-abort state.  Our functions
- * are still the ones running; aborts failing from now on convert themselves.
+ * are still the ones running; aborts failing from now on hand themselves back.  Nothing
+ * here waits for shrinker_rwsem: the block managers are only detached (under each
+ * root_lock, briefly) and destroyed by the work item, which post_unpatch flushes after
+ * lockfix_failed_lock is free again -- a pool worker failing its abort meanwhile takes
+ * that lock, hands itself back and goes on, so a shrink_slab() reader waiting on that
+ * pool's I/O is released and the destruction's unregister_shrinker() gets its turn.
  */
 static void thin_pre_unpatch(struct klp_object *obj)
 {
-	int i, n = 0;
+	int i, n = 0, leaked = 0;
 
 	mutex_lock(&lockfix_failed_lock);
 	lockfix_unpatching = true;
 	for (i = 0; i < LOCKFIX_MAX_FAILED_POOLS; i++) {
 		if (!lockfix_failed[i])
 			continue;
-		running_ops->unpatch_fixup(lockfix_failed[i]);
+		if (lockfix_hand_back(lockfix_failed[i], GFP_KERNEL))
+			n++;
+		else
+			leaked++;
 		lockfix_failed[i] = NULL;
-		n++;
 	}
 	mutex_unlock(&lockfix_failed_lock);
 	if (n)
 		pr_info("%d failed pool(s) handed back in the unpatched failed-abort state\n", n);
+	if (leaked)
+		pr_warn("%d failed pool(s) could not be handed back (no memory): their block managers leak\n", leaked);
 }
 
 /* dm_thin_pool is going (or we are unpatched): never keep a pointer into its stack. */

@@ -248,13 +248,15 @@ int V(klpp_dm_pool_abort_metadata)(struct dm_pool_metadata *opaque)
 		V(pmd_write_unlock)(pmd);
 		return r;
 	}
+	r = 0;
 #else
 	/* reset bm (dm_block_manager_reset() -> dm_bufio_client_reset() upstream) */
-	lockfix_bm_reset(pmd->bm);
+	r = lockfix_bm_reset(pmd->bm);
 #endif
 
-	/* rebuild data_sm/metadata_sm/nb_tm/tm */
-	r = klpe___open_or_format_metadata(opaque, false);
+	/* rebuild data_sm/metadata_sm/nb_tm/tm; a cache we could not reset fails the pool */
+	if (!r)
+		r = klpe___open_or_format_metadata(opaque, false);
 	if (r) {
 		pmd->data_sm = NULL;
 		pmd->metadata_sm = NULL;
@@ -270,20 +272,17 @@ int V(klpp_dm_pool_abort_metadata)(struct dm_pool_metadata *opaque)
 }
 
 /*
- * The patch is being disabled: a pool whose abort failed under it has a live block
- * manager and NULL tm/sm, which the original dm_pool_metadata_close() would leak (it
- * destroys nothing when fail_io is set; the leaked bufio client then BUGs dm_bufio's
- * module exit).  Give it the state the original failed abort leaves, which the original
- * code handles everywhere (dm_bm_set_read_only/read_write and dm_bm_is_read_only accept
- * NULL): block manager destroyed, pmd->bm = NULL, fail_io.  The pool is failed: no I/O
- * waits on it, and no shrinker scan can be waiting for this unregister_shrinker().
- */
-/*
- * The same for an abort that fails while the unpatch transition is running (the pool
- * worker, still in our abort): the block manager must not be destroyed from the worker
- * (unregister_shrinker() there is the deadlock this patch removes), so it is only
- * detached here and destroyed by a work item (livepatch.c).  The pool is failed and its
- * bufio cache was emptied by the reset: the destruction touches neither pmd nor device.
+ * Hand a pool whose abort failed under the patch back in the original failed-abort state
+ * (livepatch.c, at unpatch, during the unpatch transition, or beyond the failed-pool
+ * table).  Such a pool has a live block manager and NULL tm/sm, which the original
+ * dm_pool_metadata_close() would leak (it destroys nothing when fail_io is set; the leaked
+ * bufio client then BUGs dm_bufio's module exit).  The original failed abort leaves
+ * pmd->bm == NULL with fail_io, which the original code handles everywhere
+ * (dm_bm_set_read_only/read_write and dm_bm_is_read_only accept NULL), and so does our
+ * close.  Here the block manager is only detached, under root_lock; the caller has it
+ * destroyed by a work item, outside root_lock and never from a pool worker.  The pool is
+ * failed and its bufio cache was emptied by the reset: the destruction touches neither
+ * pmd nor device.
  */
 static struct dm_block_manager *V(unpatch_detach)(struct dm_pool_metadata *opaque)
 {
@@ -297,18 +296,6 @@ static struct dm_block_manager *V(unpatch_detach)(struct dm_pool_metadata *opaqu
 	}
 	V(pmd_write_unlock)(pmd);
 	return bm;
-}
-
-static void V(unpatch_fixup)(struct dm_pool_metadata *opaque)
-{
-	pmd_t *pmd = (pmd_t *)opaque;
-
-	V(pmd_write_lock_in_core)(pmd);
-	if (pmd->fail_io && pmd->bm) {
-		klpe_dm_block_manager_destroy(pmd->bm);
-		pmd->bm = NULL;
-	}
-	V(pmd_write_unlock)(pmd);
 }
 
 /* cb65b282c964: data_sm may be gone (NULL now) once an abort failed. */
@@ -374,6 +361,5 @@ const struct dm_thin_reset_ops V(dm_thin_reset_ops) = {
 	.block_is_shared = V(klpp_dm_pool_block_is_shared),
 	.inc_data_range = V(klpp_dm_pool_inc_data_range),
 	.dec_data_range = V(klpp_dm_pool_dec_data_range),
-	.unpatch_fixup = V(unpatch_fixup),
 	.unpatch_detach = V(unpatch_detach),
 };
