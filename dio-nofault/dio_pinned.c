@@ -16,8 +16,8 @@
  *    zero page gets +1 as bio_iov_iter_get_pages gives it, never a FOLL_PIN bias), FOLL_PIN
  *    for reads (FOLL_WRITE: never the zero page); no more pages than the DIO can transfer
  *    (reads stop at the block holding i_size);
- *  - read pages dirtied before the I/O and again at completion (bio_set_pages_dirty,
- *    bio_check_pages_dirty);
+ *  - read pages dirty once the I/O is done (what bio_set_pages_dirty and
+ *    bio_check_pages_dirty achieve from interrupt context; see dirty_user_pages());
  *  - IOCB_NOWAIT: no sleeping fault (fast GUP only) and no buffered I/O: -EAGAIN;
  *  - a GUP error fails the request with that error (iomap_dio_set_error), a read at or
  *    past EOF returns 0 without touching the buffer.
@@ -158,17 +158,24 @@ static int take_user_pages(struct pinned_dio *pd, const struct iov_iter *iter, s
 }
 
 /*
- * Reads: dirty the pages before the I/O (iomap's bio_set_pages_dirty() for iovec reads)
- * and again after it (bio_check_pages_dirty()): the device wrote them behind the MMU.
+ * Reads: the device wrote the pages behind the MMU: dirty them once the data is in, in
+ * process context.  iomap ends in the same state by another way: its completion runs in
+ * interrupt context, where set_page_dirty() cannot be called, so it dirties before the I/O
+ * (bio_set_pages_dirty()) and re-dirties at completion whatever got cleaned meanwhile
+ * (bio_check_pages_dirty()); compound pages it leaves alone, and so do we.  Dirtying
+ * before the I/O is what we must not copy: a file page that is dirty while the device
+ * still fills it can be written back by anyone's flush of that file (another task's DIO
+ * runs filemap_write_and_wait_range() on it) and btrfs then records a checksum of
+ * half-filled data -- measured: "csum failed" and EIO in the ABBA selftest.
  */
-static void dirty_user_pages(const struct pinned_dio *pd, bool only_clean)
+static void dirty_user_pages(const struct pinned_dio *pd)
 {
 	unsigned long i;
 
 	for (i = 0; i < pd->npages; i++) {
 		struct page *page = pd->bvecs[i].bv_page;
 
-		if (!PageCompound(page) && !(only_clean && PageDirty(page)))
+		if (!PageCompound(page) && !PageDirty(page))
 			set_page_dirty_lock(page);
 	}
 }
@@ -179,7 +186,7 @@ static void release_user_pages(struct pinned_dio *pd, bool dirty)
 	unsigned long i;
 
 	if (pd->is_read && dirty)
-		dirty_user_pages(pd, true);
+		dirty_user_pages(pd);
 	for (i = 0; i < pd->npages; i++) {
 		if (pd->is_read)
 			unpin_user_page(pd->bvecs[i].bv_page);
@@ -325,7 +332,7 @@ static ssize_t btrfs_dio_pinned(struct kiocb *iocb, struct iov_iter *iter,
 	struct pinned_dio onstack, *pd = &onstack;
 	struct iov_iter bvec_iter;
 	struct iomap_dio *dio;
-	bool issued = false;		/* iomap ran on the pages: dirty them again at release */
+	bool issued = false;		/* iomap ran on the pages: dirty them at release */
 	ssize_t ret;
 
 	if (is_read) {
@@ -383,8 +390,6 @@ static ssize_t btrfs_dio_pinned(struct kiocb *iocb, struct iov_iter *iter,
 		ret = 0;
 		goto out_release;
 	}
-	if (is_read)
-		dirty_user_pages(pd, false);
 	iov_iter_bvec(&bvec_iter, is_read ? READ : WRITE, pd->bvecs, pd->npages, pd->bytes);
 	lockfix_count(&lockfix_counter_pinned_dios);
 	issued = true;
