@@ -434,8 +434,11 @@ out:
 
 /*
  * Every `gran`-byte unit of the file (re-read from disk) equals one of the seeds'
- * patterns; counts of each in *nums (up to 3 seeds).  The size must be `size`.
+ * patterns; counts of each in *nums (up to 3 seeds).  The size must be `size`.  Where a
+ * case allows units that match none (a data race by design), it points verify_torn at a
+ * counter and they are counted there instead of failing.
  */
+static long *verify_torn;
 static int verify_blocks(const char *path, off_t size, size_t gran, const unsigned int *seeds,
 			 int nseeds, long *nums)
 {
@@ -487,6 +490,10 @@ static int verify_blocks(const char *path, off_t size, size_t gran, const unsign
 				if (check(buf + u, n, seeds[k], pos + u) < 0)
 					break;
 			if (k == nseeds) {
+				if (verify_torn) {
+					(*verify_torn)++;
+					continue;
+				}
 				failf("%s: the %zu bytes at %jd are none of the expected patterns (garbage)",
 				      path, n, (intmax_t)(pos + u));
 				goto out;
@@ -1659,7 +1666,8 @@ static int case_abba(const struct vcase *c, const char *dir)
 		unsigned int sa = case_seed(c, 1 + 2 * round), sb = case_seed(c, 2 + 2 * round);
 		const char *pa = cpath(0, dir, c->name, "a"), *pb = cpath(1, dir, c->name, "b");
 		struct abba_res ra = { -1, 0 }, rb = { -1, 0 };
-		int go[2], outa[2], outb[2], status, k;
+		int go[2], outa[2], outb[2], status, k, r;
+		long torn_a, torn_b;
 		unsigned int seeds[2] = { sa, sb };
 		long na[2], nb[2];
 		pid_t a, b;
@@ -1725,11 +1733,23 @@ static int case_abba(const struct vcase *c, const char *dir)
 		if (ra.ret != (ssize_t)len || rb.ret != (ssize_t)len || ra.err || rb.err)
 			return failf("round %d: A returned %s, B %s, expected %zu", round,
 				     outcome(ra.ret, ra.err), outcome(rb.ret, rb.err), len);
-		/* Same offsets both ways: every sector of each file is A's or B's pattern. */
-		if (verify_blocks(pa, len, 512, seeds, 2, na) || verify_blocks(pb, len, 512, seeds, 2, nb))
+		/*
+		 * Two tasks reading into each other's mapped files at once is a data race
+		 * by design: which bytes land where is unspecified, and stock 6.1 (the
+		 * upstream fix) was measured leaving torn sectors, matching neither pattern.
+		 * What must hold is no hang, full counts, and files that read back from disk;
+		 * the sector census is information.
+		 */
+		torn_a = torn_b = 0;
+		verify_torn = &torn_a;
+		r = verify_blocks(pa, len, 512, seeds, 2, na);
+		verify_torn = &torn_b;
+		r = r ?: verify_blocks(pb, len, 512, seeds, 2, nb);
+		verify_torn = NULL;
+		if (r)
 			return KSFT_FAIL;
-		ktap_diag("%s round %d: file A holds %ld sectors of A, %ld of B; file B %ld of A, %ld of B",
-			  c->name, round, na[0], na[1], nb[0], nb[1]);
+		ktap_diag("%s round %d: file A holds %ld sectors of A, %ld of B, %ld torn; file B %ld of A, %ld of B, %ld torn",
+			  c->name, round, na[0], na[1], torn_a, nb[0], nb[1], torn_b);
 	}
 	return KSFT_PASS;
 }
