@@ -44,6 +44,11 @@ key=$( {
 } | sha256sum | cut -c1-16)
 out=$kdir/initramfs-$key.cpio.gz
 [ -s "$out" ] && { echo "$out"; exit 0; }
+# One builder per kernel at a time (two at once once left a corrupt image in the cache);
+# whoever waited finds the other's image.
+exec 8>"$kdir/.initramfs.lock"
+flock 8
+[ -s "$out" ] && { echo "$out"; exit 0; }
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
