@@ -60,23 +60,12 @@
 
 #include "../lib/ktap.h"
 #include "../lib/hangwatch.h"
+#include "dio_common.h"
 
 #define KIB 1024UL
 #define MIB (1024 * KIB)
 #define GIB (1024 * MIB)
 #define BLK 4096UL
-
-/* The deadlock's signature, as in mmap_dio.c: DIO frame, fault frame, lock-wait frame. */
-static const char *const dio_frames[] = {
-	"btrfs_direct_IO", "btrfs_direct_read", "btrfs_direct_write", "iomap_dio_rw",
-	"__iomap_dio_rw", NULL };
-static const char *const fault_frames[] = {
-	"handle_mm_fault", "exc_page_fault", "do_user_addr_fault", "btrfs_page_mkwrite",
-	"filemap_fault", NULL };
-static const char *const lock_wait_frames[] = {
-	"lock_extent_bits", "wait_extent_bit", "btrfs_start_ordered_extent",
-	"btrfs_lock_and_flush_ordered_range", NULL };
-static const struct hangwatch_sig dio_fault_sig = { dio_frames, fault_frames, lock_wait_frames };
 
 static int settle_s = 10, limit_s = 120;
 static const char *dir1, *dir2;
@@ -85,15 +74,6 @@ static bool kernel_has_upstream_fix;
 
 /* ---------------------------------------------------------------------------------- */
 /* Patterns */
-
-static uint64_t pattern_word(unsigned int seed, off_t off)
-{
-	uint64_t x = ((uint64_t)seed << 40) ^ (uint64_t)off ^ 0x9e3779b97f4a7c15ULL;
-
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	return x ^ (x >> 29);
-}
 
 /*
  * Compressible (4 byte values, so btrfs's compression heuristic takes it), still
@@ -345,15 +325,18 @@ struct seg {
 };
 
 /*
- * Re-read `path` from disk with O_DIRECT (after fsync, fadvise DONTNEED, drop_caches)
- * and compare it with segs; size must be the file's size.  KSFT_PASS or failf().
+ * Re-read `path` from disk with O_DIRECT (after fsync, fadvise DONTNEED, drop_caches),
+ * 8 MiB at a time, handing each chunk to `judge` (KSFT_PASS to go on); the file's size
+ * must be `size`.  KSFT_PASS, or failf() / the judge's verdict.
  */
-static int verify_file(const char *path, off_t size, const struct seg *segs, int nsegs)
+typedef int (*chunk_judge)(const char *path, const char *buf, off_t pos, size_t len, void *ctx);
+
+static int read_back(const char *path, off_t size, chunk_judge judge, void *ctx)
 {
 	size_t chunk = 8 * MIB;
 	char *buf = NULL;
 	struct stat st;
-	int fd, i, ret = KSFT_FAIL;
+	int fd, ret = KSFT_FAIL;
 	off_t pos;
 
 	fd = open(path, O_RDONLY);
@@ -380,7 +363,6 @@ static int verify_file(const char *path, off_t size, const struct seg *segs, int
 		buf = NULL;
 		goto out;
 	}
-	i = 0;
 	for (pos = 0; pos < size;) {
 		size_t want = size - pos < (off_t)chunk ? (size_t)(size - pos) : chunk, got = 0;
 		size_t aw = (want + BLK - 1) & ~(BLK - 1);
@@ -400,29 +382,8 @@ static int verify_file(const char *path, off_t size, const struct seg *segs, int
 			}
 			got += n;
 		}
-		/* Compare [pos, pos + want) with the segments that overlap it. */
-		for (; i < nsegs; i++) {
-			off_t s = segs[i].off > pos ? segs[i].off : pos;
-			off_t e = segs[i].off + (off_t)segs[i].len;
-			ssize_t bad;
-
-			if (e > pos + (off_t)want)
-				e = pos + want;
-			if (s < e) {
-				bad = check(buf + (s - pos), e - s, segs[i].seed, s);
-				if (bad >= 0) {
-					off_t at = s + bad;
-
-					failf("%s: byte %jd on disk is 0x%02x, expected 0x%02x (%s)",
-					      path, (intmax_t)at, (uint8_t)buf[at - pos],
-					      byte_at(segs[i].seed, at),
-					      segs[i].seed == ZERO_SEED ? "zeros" : "pattern");
-					goto out;
-				}
-			}
-			if (segs[i].off + (off_t)segs[i].len > pos + (off_t)want)
-				break;	/* continues in the next chunk */
-		}
+		if (judge(path, buf, pos, want, ctx) != KSFT_PASS)
+			goto out;
 		pos += want;
 	}
 	ret = KSFT_PASS;
@@ -432,6 +393,49 @@ out:
 	return ret;
 }
 
+/* verify_file's judge: [pos, pos + len) against the segments that overlap it. */
+struct segs_ctx {
+	const struct seg *segs;
+	int nsegs, i;	/* i: first segment not yet fully compared */
+};
+
+static int judge_segs(const char *path, const char *buf, off_t pos, size_t want, void *ctx)
+{
+	struct segs_ctx *c = ctx;
+
+	for (; c->i < c->nsegs; c->i++) {
+		const struct seg *sg = &c->segs[c->i];
+		off_t s = sg->off > pos ? sg->off : pos;
+		off_t e = sg->off + (off_t)sg->len;
+		ssize_t bad;
+
+		if (e > pos + (off_t)want)
+			e = pos + want;
+		if (s < e) {
+			bad = check(buf + (s - pos), e - s, sg->seed, s);
+			if (bad >= 0) {
+				off_t at = s + bad;
+
+				return failf("%s: byte %jd on disk is 0x%02x, expected 0x%02x (%s)",
+					     path, (intmax_t)at, (uint8_t)buf[at - pos],
+					     byte_at(sg->seed, at),
+					     sg->seed == ZERO_SEED ? "zeros" : "pattern");
+			}
+		}
+		if (sg->off + (off_t)sg->len > pos + (off_t)want)
+			break;	/* continues in the next chunk */
+	}
+	return KSFT_PASS;
+}
+
+/* `path` re-read from disk equals segs; size must be the file's size.  KSFT_PASS or failf(). */
+static int verify_file(const char *path, off_t size, const struct seg *segs, int nsegs)
+{
+	struct segs_ctx c = { segs, nsegs, 0 };
+
+	return read_back(path, size, judge_segs, &c);
+}
+
 /*
  * Every `gran`-byte unit of the file (re-read from disk) equals one of the seeds'
  * patterns; counts of each in *nums (up to 3 seeds).  The size must be `size`.  Where a
@@ -439,74 +443,48 @@ out:
  * counter and they are counted there instead of failing.
  */
 static long *verify_torn;
+
+struct blocks_ctx {
+	size_t gran;
+	const unsigned int *seeds;
+	int nseeds;
+	long *nums;
+};
+
+static int judge_blocks(const char *path, const char *buf, off_t pos, size_t want, void *ctx)
+{
+	struct blocks_ctx *c = ctx;
+	size_t u;
+	int k;
+
+	for (u = 0; u < want; u += c->gran) {
+		size_t n = want - u < c->gran ? want - u : c->gran;
+
+		for (k = 0; k < c->nseeds; k++)
+			if (check(buf + u, n, c->seeds[k], pos + u) < 0)
+				break;
+		if (k == c->nseeds) {
+			if (verify_torn) {
+				(*verify_torn)++;
+				continue;
+			}
+			return failf("%s: the %zu bytes at %jd are none of the expected patterns (garbage)",
+				     path, n, (intmax_t)(pos + u));
+		}
+		c->nums[k]++;
+	}
+	return KSFT_PASS;
+}
+
 static int verify_blocks(const char *path, off_t size, size_t gran, const unsigned int *seeds,
 			 int nseeds, long *nums)
 {
-	size_t chunk = 8 * MIB;
-	char *buf = NULL;
-	int fd, k, ret = KSFT_FAIL;
-	struct stat st;
-	off_t pos;
+	struct blocks_ctx c = { gran, seeds, nseeds, nums };
+	int k;
 
 	for (k = 0; k < nseeds; k++)
 		nums[k] = 0;
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return failf("open %s: %s", path, strerror(errno));
-	fsync(fd);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	close(fd);
-	drop_caches();
-	fd = open_direct(path, O_RDONLY);
-	if (fd < 0)
-		return KSFT_FAIL;
-	if (fstat(fd, &st) || st.st_size != size) {
-		failf("%s: size %jd, expected %jd", path, (intmax_t)st.st_size, (intmax_t)size);
-		goto out;
-	}
-	if (posix_memalign((void **)&buf, BLK, chunk)) {
-		buf = NULL;
-		failf("no memory");
-		goto out;
-	}
-	for (pos = 0; pos < size;) {
-		size_t want = size - pos < (off_t)chunk ? (size_t)(size - pos) : chunk, got = 0, u;
-
-		while (got < want) {
-			ssize_t n = pread(fd, buf + got, ((want + BLK - 1) & ~(BLK - 1)) - got,
-					  pos + got);
-
-			if (n <= 0) {
-				failf("O_DIRECT read-back of %s at %jd: %s", path,
-				      (intmax_t)(pos + got), n ? strerror(errno) : "EOF");
-				goto out;
-			}
-			got += n;
-		}
-		for (u = 0; u < want; u += gran) {
-			size_t n = want - u < gran ? want - u : gran;
-
-			for (k = 0; k < nseeds; k++)
-				if (check(buf + u, n, seeds[k], pos + u) < 0)
-					break;
-			if (k == nseeds) {
-				if (verify_torn) {
-					(*verify_torn)++;
-					continue;
-				}
-				failf("%s: the %zu bytes at %jd are none of the expected patterns (garbage)",
-				      path, n, (intmax_t)(pos + u));
-				goto out;
-			}
-			nums[k]++;
-		}
-		pos += want;
-	}
-	ret = KSFT_PASS;
-out:
-	free(buf);
-	close(fd);
-	return ret;
+	return read_back(path, size, judge_blocks, &c);
 }
 
 static long vm_rss_kb(void)

@@ -46,6 +46,7 @@
 
 #include "../lib/ktap.h"
 #include "../lib/hangwatch.h"
+#include "dio_common.h"
 
 #define KIB 1024UL
 #define MIB (1024 * KIB)
@@ -105,32 +106,7 @@ static bool default_case(const struct dio_case *c)
 }
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
-/*
- * The deadlock's signature: blocked on the DIO's own extent lock or ordered extent, in a
- * page fault taken inside a direct IO (exact frame names: our klpp_iomap_dio_rw, which
- * legitimately faults in pin_user_pages, is none of them).
- */
-static const char *const dio_frames[] = {
-	"btrfs_direct_IO", "btrfs_direct_read", "btrfs_direct_write", "iomap_dio_rw",
-	"__iomap_dio_rw", NULL };
-static const char *const fault_frames[] = {
-	"handle_mm_fault", "exc_page_fault", "do_user_addr_fault", "btrfs_page_mkwrite",
-	"filemap_fault", NULL };
-static const char *const lock_wait_frames[] = {
-	"lock_extent_bits", "wait_extent_bit", "btrfs_start_ordered_extent",
-	"btrfs_lock_and_flush_ordered_range", NULL };
-static const struct hangwatch_sig dio_fault_sig = { dio_frames, fault_frames, lock_wait_frames };
-
 static int settle_s = 10, limit_s = 120;
-
-static uint64_t pattern_word(unsigned int seed, off_t off)
-{
-	uint64_t x = ((uint64_t)seed << 40) ^ (uint64_t)off ^ 0x9e3779b97f4a7c15ULL;
-
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	return x ^ (x >> 29);
-}
 
 static int write_all(int fd, const void *buf, size_t len, off_t off)
 {

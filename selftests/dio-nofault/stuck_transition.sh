@@ -32,9 +32,8 @@ pat=$(mktemp)
 dd if=/dev/urandom of="$pat" bs=1M count=4 2>/dev/null
 dd if=/dev/zero of="$LF_MNT/f" bs=1M count=4 2>/dev/null && sync
 
-# Only what the kernel logs from here on counts (the log itself is left alone).
-base=$(dmesg | wc -l)
-new_log() { dmesg | sed "1,${base}d"; }
+# Only what the kernel logs from here on counts.
+lf_log_mark
 dmsetup suspend --nolockfs "$dm"
 dd if="$pat" of="$LF_MNT/f" bs=1M count=4 oflag=direct conv=notrunc 2>/dev/null &
 writer=$!
@@ -54,12 +53,12 @@ else
 	lf_result 1 "the enable transition is held back by the writer" "transition=$(cat "$LF_LP_DIR/transition" 2>&1)"
 fi
 
-if lf_wait_for "dmesg | sed '1,${base}d' | grep -q '$LF_LP_NAME: transition to enabled has not finished after'" 50 &&
-   new_log | grep -q "$LF_LP_NAME:   dd\[$writer\]" &&
-   new_log | grep -q "$LF_LP_NAME: until it finishes no other livepatch.*echo 0 > /sys/kernel/livepatch/$LF_LP_NAME/enabled.*force"; then
+if lf_wait_for "dmesg | sed '1,${LF_LOG_BASE}d' | grep -q '$LF_LP_NAME: transition to enabled has not finished after'" 50 &&
+   lf_log_since | grep -q "$LF_LP_NAME:   dd\[$writer\]" &&
+   lf_log_since | grep -q "$LF_LP_NAME: until it finishes no other livepatch.*echo 0 > /sys/kernel/livepatch/$LF_LP_NAME/enabled.*force"; then
 	lf_result 0 "the module reports the stuck transition, names dd[$writer], says how to revert or force"
 else
-	new_log | grep "$LF_LP_NAME" | sed 's/^/# /'
+	lf_log_since | grep "$LF_LP_NAME" | sed 's/^/# /'
 	lf_result 1 "the module reports the stuck transition, names dd[$writer], says how to revert or force"
 fi
 
@@ -67,7 +66,7 @@ dmsetup resume "$dm"
 wait "$writer"
 wrc=$?
 if lf_wait_for "[ \"\$(cat $LF_LP_DIR/transition)\" = 0 ]" 60 &&
-   lf_wait_for "dmesg | sed '1,${base}d' | grep -q '$LF_LP_NAME: transition finished after'" 15; then
+   lf_wait_for "dmesg | sed '1,${LF_LOG_BASE}d' | grep -q '$LF_LP_NAME: transition finished after'" 15; then
 	lf_result 0 "after resume the transition finishes and the module says so"
 else
 	lf_result 1 "after resume the transition finishes and the module says so" "transition=$(cat "$LF_LP_DIR/transition" 2>&1)"

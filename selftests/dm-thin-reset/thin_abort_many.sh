@@ -13,6 +13,7 @@
 # makes the commit fail and the abort's re-open fail: the pool goes to Fail mode.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
+. "$here/thin_lib.sh"
 
 N=${1:-66}
 lf_is_number "$N" && [ "$N" -ge 1 ] && [ "$N" -le 150 ] || { echo "usage: $0 [POOLS 1..150]" >&2; exit 2; }
@@ -28,23 +29,12 @@ DATA=49152	# 24 MiB
 lf_scratch_dev $(( (META + DATA) * N / 2048 + 64 ))
 lf_plan 5
 M=/dev/mapper
-base=$(dmesg | wc -l)
-new_log() { dmesg | sed "1,${base}d"; }
-say() { echo "# $*"; }
+lf_log_mark
 
 why=
 i=1
 while [ $i -le $N ] && [ -z "$why" ]; do
-	off=$(( (i - 1) * (META + DATA) ))
-	p=lfmany$i
-	{ dmsetup create ${p}_meta --table "0 $META linear $LF_DEV $off" &&
-	  dmsetup create ${p}_data --table "0 $DATA linear $LF_DEV $((off + META))" &&
-	  dd if=/dev/zero of=$M/${p}_meta bs=4096 count=1 conv=fsync 2>/dev/null &&
-	  dmsetup create ${p}_pool --table "0 $DATA thin-pool $M/${p}_meta $M/${p}_data 128 0 1 skip_block_zeroing" &&
-	  dmsetup message ${p}_pool 0 "create_thin 0" &&
-	  dmsetup create ${p}_thin --table "0 $DATA thin $M/${p}_pool 0" &&
-	  dd if=/dev/urandom of=$M/${p}_thin bs=1M count=1 conv=fsync 2>/dev/null; } >/dev/null 2>&1 ||
-		why="pool $i: setup failed"
+	thin_mkpool lfmany$i $(( (i - 1) * (META + DATA) )) >/dev/null 2>&1 || why="pool $i: setup failed"
 	i=$((i + 1))
 done
 lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "setup: $N thin pools, 1 MiB written and flushed in each" "$why"
@@ -71,10 +61,10 @@ else
 	lf_result 1 "all $N pools failed their abort under the livepatch" "$failed in Fail mode, aborts=$aborts"
 fi
 if [ "$N" -gt 64 ]; then
-	if new_log | grep -q 'more than 64 failed thin pools: this one is handed back'; then
+	if lf_log_since | grep -q 'more than 64 failed thin pools: this one is handed back'; then
 		lf_result 0 "pools beyond the 64-entry table are handed back at once"
 	else
-		new_log | grep lockfix_dm_thin_reset | tail -5 | sed 's/^/# /'
+		lf_log_since | grep lockfix_dm_thin_reset | tail -5 | sed 's/^/# /'
 		lf_result 1 "pools beyond the 64-entry table are handed back at once"
 	fi
 else
@@ -85,21 +75,15 @@ fi
 lf_livepatch_unload || why="unpatch: $LF_WHY"
 i=1
 while [ $i -le $N ] && [ -z "$why" ]; do
-	p=lfmany$i
-	for d in ${p}_thin ${p}_pool ${p}_data ${p}_meta; do
-		timeout 60 dmsetup remove $d >/dev/null 2>&1 || { why="dmsetup remove $d failed or hung"; break; }
-	done
+	THIN_WHY=
+	thin_rmpool lfmany$i
+	why=$THIN_WHY
 	i=$((i + 1))
 done
 lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "unpatched, the original code removed all $N pools" "$why"
 
-why=
-for m in dm_thin_pool dm_persistent_data dm_bufio; do
-	[ -z "$why" ] && ! rmmod $m 2>/dev/null && why="rmmod $m failed"
-done
-new_log | grep -Eq 'leaked|BUG' && why="${why:+$why; }dm-bufio reports leaked clients/buffers: $(new_log | grep -E 'leaked|BUG' | head -2 | tr '\n' ' ')"
-lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "dm_thin_pool, dm_persistent_data, dm_bufio unload with nothing leaked" "$why"
-modprobe dm_thin_pool 2>/dev/null
-insmod "$LF_LP_KO" 2>/dev/null && lf_wait_for "[ \$(cat $LF_LP_DIR/transition) = 0 ]" 60
+THIN_WHY=
+thin_unload_stack
+lf_result "$([ -z "$THIN_WHY" ] && echo 0 || echo 1)" "dm_thin_pool, dm_persistent_data, dm_bufio unload with nothing leaked" "$THIN_WHY"
 lf_cleanup_scratch
 exit "$(lf_exit)"

@@ -17,6 +17,7 @@
 # so B's worker sits in the re-open of its abort while the livepatch is disabled.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
+. "$here/thin_lib.sh"
 
 lf_require_root
 lf_livepatch_require lockfix_dm_thin_reset
@@ -35,24 +36,13 @@ DATA=262144	# 128 MiB
 M=/dev/mapper
 lf_scratch_dev 512
 lf_plan 5
-base=$(dmesg | wc -l)
-new_log() { dmesg | sed "1,${base}d"; }
+lf_log_mark
 stack_has() { grep -q "$2" "/proc/$1/stack" 2>/dev/null; }
 state_of() { sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null; }
 dump() { echo "# $2 (pid $1, state $(state_of "$1")):"; sed 's/^/#     /' "/proc/$1/stack" 2>/dev/null; }
 
-mkpool() {	# NAME SLICE-INDEX
-	off=$(( $2 * (META + DATA) ))
-	dmsetup create $1_meta --table "0 $META linear $LF_DEV $off" &&
-	dmsetup create $1_data --table "0 $DATA linear $LF_DEV $((off + META))" &&
-	dd if=/dev/zero of=$M/$1_meta bs=4096 count=1 conv=fsync 2>/dev/null &&
-	dmsetup create $1_pool --table "0 $DATA thin-pool $M/$1_meta $M/$1_data 128 0 1 skip_block_zeroing" &&
-	dmsetup message $1_pool 0 "create_thin 0" &&
-	dmsetup create $1_thin --table "0 $DATA thin $M/$1_pool 0" &&
-	dd if=/dev/urandom of=$M/$1_thin bs=1M count=1 conv=fsync 2>/dev/null
-}
 why=
-{ mkpool lfbusyA 0 && mkpool lfbusyB 1; } >/dev/null 2>&1 || why="pool setup failed"
+{ thin_mkpool lfbusyA 0 && thin_mkpool lfbusyB $((META + DATA)); } >/dev/null 2>&1 || why="pool setup failed"
 # A fails under the patch: its metadata becomes dm-error, a write needs a commit.
 if [ -z "$why" ]; then
 	{ dmsetup suspend lfbusyA_meta && dmsetup load lfbusyA_meta --table "0 $META error" &&
@@ -101,25 +91,18 @@ why=
 lf_wait_for "! kill -0 $dc" 60 || why="drop_caches (shrink_slab) still waiting"
 [ -z "$why" ] && { lf_wait_for "[ ! -d $LF_LP_DIR ]" 90 || why="the unpatch transition did not finish"; }
 [ -z "$why" ] && case "$(cat $hp/state)" in "done err=0"*) why="the write to the failed pool B succeeded" ;; done*) ;; *) why="shrinker state $(cat $hp/state)" ;; esac
-[ -z "$why" ] && ! new_log | grep -q 'handed back in the unpatched failed-abort state' && why="pool A was not handed back at unpatch"
-[ -z "$why" ] && ! new_log | grep -q 'handed back during the unpatch transition' && why="pool B was not handed back during the transition"
+[ -z "$why" ] && ! lf_log_since | grep -q 'handed back in the unpatched failed-abort state' && why="pool A was not handed back at unpatch"
+[ -z "$why" ] && ! lf_log_since | grep -q 'handed back during the unpatch transition' && why="pool B was not handed back during the transition"
 lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "shrink_slab gets its error, both failed pools handed back, transition finished" "$why"
 
 echo none >$hp/target 2>/dev/null
 rmmod lockfix_thin_shrinker 2>/dev/null
 lf_wait_for "rmmod $LF_LP_NAME" 30 || why="${why:+$why; }rmmod $LF_LP_NAME failed"
-for p in lfbusyA lfbusyB; do
-	for d in ${p}_thin ${p}_pool ${p}_data ${p}_meta; do
-		timeout 60 dmsetup remove $d >/dev/null 2>&1 || why="${why:+$why; }dmsetup remove $d failed"
-	done
-done
+THIN_WHY=$why
+thin_rmpool lfbusyA
+thin_rmpool lfbusyB
 timeout 60 dmsetup remove lfbusyB_err >/dev/null 2>&1
-for m in dm_thin_pool dm_persistent_data dm_bufio; do
-	rmmod $m 2>/dev/null || why="${why:+$why; }rmmod $m failed"
-done
-new_log | grep -Eq 'leaked|BUG' && why="${why:+$why; }$(new_log | grep -E 'leaked|BUG' | head -2 | tr '\n' ' ')"
-lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "pools removed by the original code; dm-thin modules unload with nothing leaked" "$why"
-modprobe dm_thin_pool 2>/dev/null
-insmod "$LF_LP_KO" 2>/dev/null && lf_wait_for "[ \$(cat $LF_LP_DIR/transition) = 0 ]" 60
+thin_unload_stack
+lf_result "$([ -z "$THIN_WHY" ] && echo 0 || echo 1)" "pools removed by the original code; dm-thin modules unload with nothing leaked" "$THIN_WHY"
 lf_cleanup_scratch
 exit "$(lf_exit)"

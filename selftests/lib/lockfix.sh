@@ -35,6 +35,11 @@ lf_wait_for() {
 	done
 }
 
+# lf_log_mark: remember where the kernel log ends now; lf_log_since: what it logged after
+# that mark (the log itself is left alone: the harness reads it whole at the end).
+lf_log_mark() { LF_LOG_BASE=$(dmesg | wc -l); }
+lf_log_since() { dmesg | sed "1,${LF_LOG_BASE:-0}d"; }
+
 # Livepatch control for the tests that toggle a lockfix livepatch (loaded by
 # run_tests.sh -m).  lf_livepatch_require NAME: skip unless NAME is loaded and its .ko is
 # in $LOCKFIX_MODULE_DIR (default /lockfix/modules, the harness's guest).
