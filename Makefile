@@ -9,7 +9,7 @@
 #   make check KERNELS="deb11-5.10.0-46" TESTS="dio-nofault"   proofs of the named kernels
 #   make check-fleet             every kernel's proof (the whole matrix in VMs)
 #   make check-mutants [FIXES=...]   each fix built doing the old, buggy thing must be caught
-#   make vet KERNEL=<id>         read a kernel's facts in a boot, run and record its proof
+#   make vet KERNEL=<id> [FIXES=<fix>]   read a kernel's facts in a boot, run and record its proof (FIXES: re-prove only those)
 #                                (fleet/facts/<id>.tsv, fleet/proofs/<id>.tap): commit fleet/
 #   make matrix-refresh          served ABIs the matrix lacks, rows whose packages moved
 #   make support-matrix          rewrite README.md's support matrix from fleet/
@@ -42,8 +42,8 @@ check-mutants:
 	harness/check-mutants.sh $(FIXES)
 
 vet:
-	@test -n "$(KERNEL)" || { echo "usage: make vet KERNEL=<id>   (ids: harness/matrix.tsv)" >&2; exit 2; }
-	harness/vet.sh $(KERNEL)
+	@test -n "$(KERNEL)" || { echo "usage: make vet KERNEL=<id> [FIXES=\"fix ...\"]   (ids: harness/matrix.tsv)" >&2; exit 2; }
+	harness/vet.sh $(if $(FIXES),--fix "$(FIXES)") $(KERNEL)
 
 matrix-refresh:
 	harness/matrix-refresh.sh

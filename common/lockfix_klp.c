@@ -410,8 +410,8 @@ int lockfix_patch_init(struct lockfix_fix *fix)
 	if (fix->candidate && !strcmp(fix->candidate, b->kernel))
 		pr_warn("%s: %s is a vetting candidate build (make vet): no passing proof recorded yet\n",
 			KBUILD_MODNAME, b->kernel);
-#ifdef LOCKFIX_MUTANT
-	pr_warn("%s: MUTANT build (make check-mutants): the replacement does the old, buggy thing\n",
+#ifdef LOCKFIX_MUTANT_ANY
+	pr_warn("%s: MUTANT build (make check-mutants): the replacement does a wrong thing on purpose\n",
 		KBUILD_MODNAME);
 #endif
 	pr_info("%s: enabling on %s (%s), vetted build %s\n", KBUILD_MODNAME, u->release,

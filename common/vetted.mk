@@ -13,8 +13,12 @@ $(obj)/lockfix_vetted.h: $(LOCKFIX_TOP)/common/gen-vetted.sh $(LOCKFIX_TOP)/flee
 	cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 targets += lockfix_vetted.h
 
-# make check-mutants (harness/check-mutants.sh): LOCKFIX_MUTANT=<fix> builds that fix's
-# replacement doing the old, buggy thing (#ifdef LOCKFIX_MUTANT in its code), so that its
-# proof must fail.  Never in a shipped build.
-ccflags-y += $(if $(filter $(LOCKFIX_FIX),$(LOCKFIX_MUTANT)),-DLOCKFIX_MUTANT)
+# make check-mutants (harness/check-mutants.sh, harness/mutants.tsv): LOCKFIX_MUTANT=<fix>
+# builds that fix's replacement doing the old, buggy thing (#ifdef LOCKFIX_MUTANT in its
+# code); LOCKFIX_MUTANT=<fix>:<name> builds another wrong variant (#ifdef
+# LOCKFIX_MUTANT_<name>, dashes as underscores).  Either way its proof must fail.  Never in
+# a shipped build.
+ccflags-y += $(if $(filter $(LOCKFIX_FIX),$(LOCKFIX_MUTANT)),-DLOCKFIX_MUTANT -DLOCKFIX_MUTANT_ANY)
+ccflags-y += $(foreach m,$(filter $(LOCKFIX_FIX):%,$(LOCKFIX_MUTANT)),\
+	-DLOCKFIX_MUTANT_$(subst -,_,$(patsubst $(LOCKFIX_FIX):%,%,$(m))) -DLOCKFIX_MUTANT_ANY)
 clean-files += lockfix_vetted.h

@@ -4,6 +4,12 @@
 #
 #   harness/vet.sh KERNEL-ID          (make vet KERNEL=KERNEL-ID)
 #   harness/vet.sh --facts KERNEL-ID  only steps 1-3 (no proof run)
+#   harness/vet.sh --fix FIX[,FIX...] KERNEL-ID   (make vet KERNEL=... FIXES="...")
+#                                     re-prove those fixes only, after their code changed:
+#                                     the facts read in step 2 must equal the committed
+#                                     ones (else: a full make vet), step 4 runs only their
+#                                     rows, and step 5 replaces only their rows in the
+#                                     proof, saying so in its header
 #
 #   1. prepares the kernel (harness/kernel.sh) and builds lockfix against it;
 #   2. boots it once and reads, with the modules' own lookup code (harness/facts), every
@@ -21,13 +27,25 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-facts_only=0
+usage() { sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+facts_only=0 only=
 [ "${1:-}" = --facts ] && { facts_only=1; shift; }
+if [ "${1:-}" = --fix ]; then
+	[ $# -ge 2 ] || usage
+	only=${2//,/ }
+	shift 2
+fi
 [ $# -eq 1 ] || usage
 case "$1" in -*) usage ;; esac
 kernel=$1
 matrix_row "$kernel"
+for f in $only; do
+	[ -f "$LOCKFIX_ROOT/$f/fingerprint.tsv" ] || die "--fix: unknown fix '$f' (fixes: $(cd "$LOCKFIX_ROOT" && ls -d */fingerprint.tsv | sed 's,/.*,,' | tr '\n' ' '))"
+done
+if [ -n "$only" ]; then
+	[ -f "$LOCKFIX_ROOT/fleet/facts/$kernel.tsv" ] && [ -f "$LOCKFIX_ROOT/fleet/proofs/$kernel.tap" ] ||
+		die "--fix needs $kernel's facts and proof from a full vet first: make vet KERNEL=$kernel"
+fi
 
 fleet=$LOCKFIX_ROOT/fleet
 mkdir -p "$fleet/facts" "$fleet/proofs"
@@ -78,7 +96,13 @@ fi
 # 3. The facts file.  The old proof goes first: it was run on the old facts, and a vet
 # interrupted after this step must not leave it admitting a build it never saw.
 out=$fleet/facts/$kernel.tsv
-rm -f "$fleet/proofs/$kernel.tap"
+if [ -n "$only" ]; then
+	# Re-proving some fixes keeps the facts (and the other fixes' proof rows bound to them).
+	keep=$out
+	out=$LOCKFIX_OUT/vet/$kernel-facts.tsv
+else
+	rm -f "$fleet/proofs/$kernel.tap"
+fi
 {
 	echo "# lockfix facts of $kernel, read in a boot by harness/vet.sh ($(date -u +%Y-%m-%d))."
 	echo "# Generated: do not edit; re-run make vet KERNEL=$kernel.  harness/facts-check.sh"
@@ -96,7 +120,15 @@ rm -f "$fleet/proofs/$kernel.tap"
 	sed -n 's/^absent \([^ ]*\) \([^ ]*\)$/absent\t\1\t\2/p' <<<"$facts" | sort
 } >"$out.tmp"
 mv "$out.tmp" "$out"
-log "facts of $kernel: $out ($(grep -c '^build-id' "$out") build-ids, $(grep -c '^size' "$out") sizes)"
+if [ -n "$only" ]; then
+	if ! diff <(sed 1d "$keep") <(sed 1d "$out") >&2; then
+		die "$kernel: its facts changed since the committed $keep (above): re-vet it whole: make vet KERNEL=$kernel"
+	fi
+	out=$keep
+	log "facts of $kernel unchanged ($out)"
+else
+	log "facts of $kernel: $out ($(grep -c '^build-id' "$out") build-ids, $(grep -c '^size' "$out") sizes)"
+fi
 [ $facts_only = 1 ] && exit 0
 
 # 4. The proof run, as a vetting candidate, in its own output tree: its candidate-built
@@ -104,8 +136,8 @@ log "facts of $kernel: $out ($(grep -c '^build-id' "$out") build-ids, $(grep -c 
 vetout=$LOCKFIX_OUT/vet/$kernel-run
 rm -rf "$vetout"
 set +e
-LOCKFIX_OUT=$vetout LOCKFIX_CANDIDATE=$kernel "$LOCKFIX_HARNESS/check.sh" --fleet --kernels "$kernel" |
-	tee "$vetout.log"
+LOCKFIX_OUT=$vetout LOCKFIX_CANDIDATE=$kernel "$LOCKFIX_HARNESS/check.sh" --fleet --kernels "$kernel" \
+	${only:+--tests "$only"} | tee "$vetout.log"
 rc=${PIPESTATUS[0]}
 set -e
 tap=$(sed -n 's/^# results: //p' "$vetout.log" | tail -1)
@@ -113,6 +145,32 @@ tap=$(sed -n 's/^# results: //p' "$vetout.log" | tail -1)
 
 # 5. The proof.
 proof=$fleet/proofs/$kernel.tap
+if [ -n "$only" ]; then
+	# rows KERNEL/FIX/... of the re-proved fixes, with the "# " lines that lead them
+	re=$(sed 's/ /|/g' <<<"$only")
+	fixrows() { awk -v k="$kernel" -v re="^($re)/" -v want="$1" '
+		/^# / && !/^# (results|stage): / { lead = lead $0 "\n"; next }
+		/^(not )?ok [0-9]+ / {
+			name = ($1 == "not") ? $4 : $3
+			mine = index(name, k "/") == 1 && substr(name, length(k) + 2) ~ re
+			if (mine == want) printf "%s%s\n", lead, $0
+			lead = ""; next
+		}
+		{ if (!want) printf "%s%s\n", lead, $0; lead = "" }' "$2"; }
+	{
+		sed -n 1,2p "$proof"
+		echo "# $only re-proved by harness/vet.sh --fix, $(date -u +%Y-%m-%d), on the same facts: their rows are at the end"
+		sed 1,2d "$proof" | grep -v '^# .* re-proved by harness/vet.sh --fix' | fixrows 0 /dev/stdin
+		echo "# $only rows (harness/vet.sh --fix, $(date -u +%Y-%m-%d), modules built as a vetting candidate):"
+		fixrows 1 "$tap"
+		tail -1 "$tap"
+	} >"$proof.tmp"
+	mv "$proof.tmp" "$proof"
+	log "proof of $kernel: $proof ($only rows replaced: $(tail -1 "$tap"))"
+	"$LOCKFIX_HARNESS/support-matrix.sh" --update
+	log "README.md's support matrix updated; commit fleet/ and README.md"
+	exit $rc
+fi
 {
 	echo "# lockfix proof of $kernel: harness/vet.sh, $(date -u +%Y-%m-%d), modules built as a vetting candidate"
 	echo "# against fleet/facts/$kernel.tsv (sha256 $(sha256sum "$out" | cut -c1-16))."

@@ -100,12 +100,26 @@ cp -a "$build/modules" "$build/selftests" "$ov/"
 cat "$base" "$tmp/overlay.cpio.gz" >"$tmp/initrd"
 truncate -s 8G "$tmp/scratch.img"
 
-# loglevel=5: warning-level lines reach the console, so a soft lockup or hung-task report
-# shows its stack in the serial log even when the guest never gets to print its dmesg.
-append="console=ttyS0 panic=-1 loglevel=5 lockfix.timeout=$timeout"
-[ $interactive = 1 ] && append="$append lockfix.interactive=1"
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$cpus"
-	-nographic -no-reboot -net none -kernel "$kdir/vmlinux" -initrd "$tmp/initrd"
+# Two serial ports: the job's output on ttyS0 (stdio), the kernel's console on ttyS1 (a
+# file) at loglevel=5, so warnings and the stacks of soft-lockup, hung-task and oops
+# reports are kept even when the guest wedges and never prints its dmesg (they would
+# interleave mid-line with the TAP on a shared port).  An interactive shell keeps one
+# port for both.  $LOCKFIX_KERNEL_ARGS is appended to the kernel command line (e.g.
+# softlockup_all_cpu_backtrace=1 while chasing a lockup).
+kconsole=$tmp/kconsole
+if [ $interactive = 1 ]; then
+	append="console=ttyS0 panic=-1 loglevel=5 lockfix.timeout=$timeout lockfix.interactive=1"
+	serial=(-serial mon:stdio)
+else
+	append="console=ttyS1 panic=-1 loglevel=5 lockfix.timeout=$timeout lockfix.out=ttyS0"
+	serial=(-serial mon:stdio -serial "file:$kconsole")
+fi
+append="$append ${LOCKFIX_KERNEL_ARGS:-}"
+# LOCKFIX_TCG_THREAD=single: one host thread for all vCPUs (harness/tcg-textpoke).
+tcg_thread=${LOCKFIX_TCG_THREAD:-multi}
+[[ "$tcg_thread" =~ ^(multi|single)$ ]] || die "LOCKFIX_TCG_THREAD=$tcg_thread: multi or single"
+qemu=(qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -cpu max -m "$mem" -smp "$cpus"
+	-nographic "${serial[@]}" -no-reboot -net none -kernel "$kdir/vmlinux" -initrd "$tmp/initrd"
 	-drive "file=$tmp/scratch.img,if=virtio,format=raw,cache=unsafe"
 	-append "$append")
 
@@ -139,6 +153,17 @@ done
 wait "$qpid" 2>/dev/null || true
 qpid=
 elapsed=$((SECONDS - start))
+
+# A guest that never printed its dmesg (wedged, panicked, killed): its kernel console is
+# the only record of why, so it goes into the log where verdicts look for splats.
+if ! tr -d '\r' <"$log" | grep -q '^LOCKFIX-DMESG-BEGIN$' && [ -s "$kconsole" ]; then
+	{
+		echo "lockfix-host: the guest printed no dmesg; its kernel console (ttyS1) follows"
+		echo "LOCKFIX-DMESG-BEGIN"
+		tr -d '\r' <"$kconsole"
+		echo "LOCKFIX-DMESG-END"
+	} >>"$log"
+fi
 
 clean=$(tr -d '\r' <"$log")
 if grep -q '^LOCKFIX-WATCHDOG$' <<<"$clean"; then

@@ -36,6 +36,7 @@
  *   vmlinux pcpu_alloc              data: pcpu_alloc_mutex pcpu_lock pcpu_chunk_lists
  *   vmlinux pcpu_balance_workfn       pcpu_nr_slots pcpu_nr_empty_pop_pages pcpu_nr_populated
  *                                     pcpu_reserved_chunk pcpu_atomic_alloc_failed
+ *                                     warn_limit.1 (pcpu_alloc()'s static)
  *                                     pcpu_async_enabled pcpu_balance_work pcpu_unit_size
  *                                     pcpu_unit_pages pcpu_nr_units pcpu_unit_map
  *                                     pcpu_unit_offsets pcpu_low/high_unit_cpu pcpu_nr_groups
@@ -80,6 +81,7 @@ int *klpe_pcpu_nr_empty_pop_pages;
 unsigned long *klpe_pcpu_nr_populated;
 struct pcpu_chunk **klpe_pcpu_reserved_chunk;
 bool *klpe_pcpu_atomic_alloc_failed;
+int *klpe_pcpu_warn_limit;
 bool *klpe_pcpu_async_enabled;
 struct work_struct *klpe_pcpu_balance_work;
 int *klpe_pcpu_unit_size;
@@ -130,6 +132,7 @@ static const struct lockfix_sym vmlinux_syms[] = {
 	SYM("pcpu_nr_populated", klpe_pcpu_nr_populated),
 	SYM("pcpu_reserved_chunk", klpe_pcpu_reserved_chunk),
 	SYM("pcpu_atomic_alloc_failed", klpe_pcpu_atomic_alloc_failed),
+	SYM("warn_limit.1", klpe_pcpu_warn_limit),	/* pcpu_alloc()'s static (percpu_nofs.h) */
 	SYM("pcpu_async_enabled", klpe_pcpu_async_enabled),
 	SYM("pcpu_balance_work", klpe_pcpu_balance_work),
 	SYM("pcpu_unit_size", klpe_pcpu_unit_size),
@@ -179,8 +182,31 @@ static struct klp_func funcs[] = {
 	{ }
 };
 
+/*
+ * The transition gate (DESIGN.md "Transition"): NOFS/NOIO-scoped callers may wait for
+ * pcpu_alloc_mutex only while no task can run the original, unscoped worker.
+ */
+static void percpu_post_patch(struct klp_object *obj)
+{
+	klpp_percpu_open_gate();
+	pr_info("every task runs the NOIO worker: NOFS/NOIO-scoped allocations may block now\n");
+}
+
+static void percpu_pre_unpatch(struct klp_object *obj)
+{
+	klpp_percpu_close_gate();
+	pr_info("NOFS/NOIO-scoped allocations are atomic again (as stock) before the unpatch transition\n");
+}
+
 static struct klp_object objs[] = {
-	{ .name = NULL, .funcs = funcs },
+	{
+		.name = NULL,
+		.funcs = funcs,
+		.callbacks = {
+			.post_patch = percpu_post_patch,
+			.pre_unpatch = percpu_pre_unpatch,
+		},
+	},
 	{ }
 };
 

@@ -348,24 +348,140 @@ static void pcpu_destroy_chunk(struct pcpu_chunk *chunk)
 	pcpu_free_chunk(chunk);
 }
 
+/* ---- the transition gate and the mutex holder (lockfix, DESIGN.md "Transition") ---- */
+
+/*
+ * 9a5b183941b5 lets a sleepable NOFS/NOIO caller wait for pcpu_alloc_mutex.  That is safe
+ * only where no task can run the original pcpu_balance_workfn(), which holds the mutex
+ * and reclaims into the filesystem: the 28307d938fb2 deadlock, which stock Debian 11
+ * avoids by making those callers atomic.  During a transition old and new code run side
+ * by side, so such callers keep the stock (atomic) behaviour until post_patch, when every
+ * task runs the NOIO worker, and again from pre_unpatch on; pre_unpatch then waits for
+ * the ones already let through before the unpatch transition lets the original worker
+ * run again.
+ */
+static bool lf_scoped_may_block;
+static atomic_t lf_scoped_blocking = ATOMIC_INIT(0);
+/*
+ * The task holding pcpu_alloc_mutex in the copies (the original code never sets it, but
+ * once the gate is open no task runs the original code).  A percpu allocation made by
+ * that task from reclaim below its own backing allocations must not wait for the mutex
+ * it holds: it stays atomic, as stock treats it (its NOIO scope made it so).
+ */
+static struct task_struct *lf_mutex_holder;
+
+static void lf_scoped_done(void)
+{
+	if (atomic_dec_and_test(&lf_scoped_blocking))
+		wake_up_var(&lf_scoped_blocking);
+}
+
+/* Is this allocation atomic?  *admitted: it counts in lf_scoped_blocking until done. */
+static bool lf_is_atomic(gfp_t gfp, bool *admitted)
+{
+	*admitted = false;
+#ifdef LOCKFIX_MUTANT
+	return (gfp & GFP_KERNEL) != GFP_KERNEL;	/* mutant: the test before 9a5b183941b5 */
+#endif
+	if (!gfpflags_allow_blocking(gfp))
+		return true;
+	if ((gfp & GFP_KERNEL) == GFP_KERNEL)
+		return false;		/* the old and the new test agree */
+	/* UPSTREAM 9a5b183941b5's case: sleepable, but without FS or IO */
+	if (READ_ONCE(lf_mutex_holder) == current)
+		return true;
+	atomic_inc(&lf_scoped_blocking);
+	smp_mb__after_atomic();		/* pairs with klpp_percpu_close_gate() */
+	if (!READ_ONCE(lf_scoped_may_block)) {
+		lf_scoped_done();
+		return true;		/* in a transition: the stock (28307d938fb2) test */
+	}
+	*admitted = true;
+	/* engaged counter: a scoped NOFS/NOIO allocation the old test made atomic */
+	lockfix_count(&lockfix_counter_scoped_blocking_allocs);
+	return false;
+}
+
+/* post_patch: every task runs the copies now. */
+void klpp_percpu_open_gate(void)
+{
+	WRITE_ONCE(lf_scoped_may_block, true);
+}
+
+/* pre_unpatch: no new blocking scoped caller, and the admitted ones are out. */
+void klpp_percpu_close_gate(void)
+{
+	int waited = 0;
+
+	WRITE_ONCE(lf_scoped_may_block, false);
+	smp_mb();			/* pairs with lf_is_atomic() */
+	while (!wait_var_event_timeout(&lf_scoped_blocking,
+				       !atomic_read(&lf_scoped_blocking), 10 * HZ))
+		pr_info("unpatch waits for %d NOFS/NOIO-scoped percpu allocation(s) to finish (%d s)\n",
+			atomic_read(&lf_scoped_blocking), waited += 10);
+}
+
+/*
+ * pcpu_alloc_mutex, taken and released by the copy of pcpu_alloc(): everything allocated
+ * under it runs with scoped NOIO (see klpp_pcpu_alloc()).
+ */
+static unsigned int lf_mutex_scope(void)
+{
+	WRITE_ONCE(lf_mutex_holder, current);
+	return memalloc_noio_save();
+}
+
+static void lf_mutex_unscope_unlock(unsigned int noio)
+{
+	memalloc_noio_restore(noio);
+	WRITE_ONCE(lf_mutex_holder, NULL);
+	mutex_unlock(klpe_pcpu_alloc_mutex);
+}
+
 /* ---- pcpu_alloc() ------------------------------------------------------------------ */
+
+static void __percpu *lf_pcpu_alloc(size_t size, size_t align, bool reserved,
+				    gfp_t gfp, bool is_atomic);
 
 /*
  * pcpu_alloc - the percpu allocator (mm/percpu.c, Debian 5.10.262)
  *
- * lockfix: the only semantic changes are the two marked UPSTREAM lines.
+ * lockfix: the semantic changes are the marked UPSTREAM lines: 28307d938fb2 and
+ * 9a5b183941b5 here and in lf_is_atomic() (behind the transition gate), and, from the
+ * follow-up series "mm/percpu: Fix possible NOFS/NOIO reclaim recursion" (Kaitao Cheng,
+ * v2-v4, 2026, "mm/percpu: avoid IO/FS reclaim in backing allocations"; in mm-unstable,
+ * not in a release), the NOIO scope over everything done under pcpu_alloc_mutex.
+ * Without that scope 9a5b183941b5 adds on 5.10 a deadlock stock Debian 11 cannot have:
+ * a NOFS caller holding a filesystem lock waits for the mutex, while a GFP_KERNEL caller
+ * holding it populates through page-table and vm_struct allocations that are GFP_KERNEL
+ * whatever the gfp, and reclaims into that filesystem (DESIGN.md).
  */
 void __percpu *klpp_pcpu_alloc(size_t size, size_t align, bool reserved,
 			       gfp_t gfp)
 {
+	void __percpu *ptr;
+	bool is_atomic, admitted;
+
+	/* UPSTREAM 28307d938fb2 (Debian 11 stock has it, the pre-fix kernels do not) */
+	gfp = current_gfp_context(gfp);
+	/* UPSTREAM 9a5b183941b5: was  is_atomic = (gfp & GFP_KERNEL) != GFP_KERNEL; */
+	is_atomic = lf_is_atomic(gfp, &admitted);
+	ptr = lf_pcpu_alloc(size, align, reserved, gfp, is_atomic);
+	if (admitted)
+		lf_scoped_done();
+	return ptr;
+}
+
+/* The body of pcpu_alloc(), from after its is_atomic line. */
+static void __percpu *lf_pcpu_alloc(size_t size, size_t align, bool reserved,
+				    gfp_t gfp, bool is_atomic)
+{
 	gfp_t pcpu_gfp;
-	bool is_atomic;
+	unsigned int noio = 0;	/* lockfix: the scope under pcpu_alloc_mutex */
 	bool do_warn;
 	enum pcpu_chunk_type type;
 	struct list_head *pcpu_slot;
 	struct obj_cgroup *objcg = NULL;
-	/* lockfix: the module's own counter: at most 10 more warnings while patched */
-	static int warn_limit = 10;
 	struct pcpu_chunk *chunk, *next;
 	const char *err;
 	int slot, off, cpu, ret;
@@ -373,19 +489,8 @@ void __percpu *klpp_pcpu_alloc(size_t size, size_t align, bool reserved,
 	void __percpu *ptr;
 	size_t bits, bit_align;
 
-	/* UPSTREAM 28307d938fb2 (Debian 11 stock has it, the pre-fix kernels do not) */
-	gfp = current_gfp_context(gfp);
 	/* whitelisted flags that can be passed to the backing allocators */
 	pcpu_gfp = gfp & (GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
-	/* UPSTREAM 9a5b183941b5: was  is_atomic = (gfp & GFP_KERNEL) != GFP_KERNEL; */
-#ifdef LOCKFIX_MUTANT
-	is_atomic = (gfp & GFP_KERNEL) != GFP_KERNEL;	/* mutant: the test before 9a5b183941b5 */
-#else
-	is_atomic = !gfpflags_allow_blocking(gfp);
-#endif
-	/* lockfix: engaged counter: a scoped NOFS/NOIO allocation the old test made atomic */
-	if (!is_atomic && (gfp & GFP_KERNEL) != GFP_KERNEL)
-		lockfix_count(&lockfix_counter_scoped_blocking_allocs);
 	do_warn = !(gfp & __GFP_NOWARN);
 
 	/*
@@ -425,6 +530,8 @@ void __percpu *klpp_pcpu_alloc(size_t size, size_t align, bool reserved,
 			pcpu_memcg_post_alloc_hook(objcg, NULL, 0, size);
 			return NULL;
 		}
+		/* UPSTREAM (follow-up series, see above): no IO/FS reclaim under the mutex */
+		noio = lf_mutex_scope();
 	}
 
 	spin_lock_irqsave(klpe_pcpu_lock, flags);
@@ -520,7 +627,7 @@ area_found:
 			spin_unlock_irqrestore(klpe_pcpu_lock, flags);
 		}
 
-		mutex_unlock(klpe_pcpu_alloc_mutex);
+		lf_mutex_unscope_unlock(noio);	/* lockfix: was mutex_unlock() */
 	}
 
 	if (klpe_pcpu_nr_empty_pop_pages[type] < PCPU_EMPTY_POP_PAGES_LOW)
@@ -546,11 +653,12 @@ fail:
 	LOCKFIX_TRACE(klpe___tracepoint_percpu_alloc_percpu_fail, LF_PROTO_FAIL,
 		 reserved, is_atomic, size, align);
 
-	if (!is_atomic && do_warn && warn_limit) {
+	/* lockfix: warn_limit is pcpu_alloc()'s own function-static counter (klpe_) */
+	if (!is_atomic && do_warn && *klpe_pcpu_warn_limit) {
 		pr_warn("allocation failed, size=%zu align=%zu atomic=%d, %s\n",
 			size, align, is_atomic, err);
 		dump_stack();
-		if (!--warn_limit)
+		if (!--*klpe_pcpu_warn_limit)
 			pr_info("limit reached, disable warning\n");
 	}
 	if (is_atomic) {
@@ -558,7 +666,7 @@ fail:
 		*klpe_pcpu_atomic_alloc_failed = true;
 		pcpu_schedule_balance_work();
 	} else {
-		mutex_unlock(klpe_pcpu_alloc_mutex);
+		lf_mutex_unscope_unlock(noio);	/* lockfix: was mutex_unlock() */
 	}
 
 	pcpu_memcg_post_alloc_hook(objcg, NULL, 0, size);
@@ -587,6 +695,7 @@ static void __pcpu_balance_workfn(enum pcpu_chunk_type type)
 	 * areas can be scarce.  Destroy all free chunks except for one.
 	 */
 	mutex_lock(klpe_pcpu_alloc_mutex);
+	WRITE_ONCE(lf_mutex_holder, current);	/* lockfix: see lf_mutex_holder */
 	spin_lock_irq(klpe_pcpu_lock);
 
 	list_for_each_entry_safe(chunk, next, free_head, list) {
@@ -684,6 +793,7 @@ retry_pop:
 		}
 	}
 
+	WRITE_ONCE(lf_mutex_holder, NULL);	/* lockfix */
 	mutex_unlock(klpe_pcpu_alloc_mutex);
 }
 

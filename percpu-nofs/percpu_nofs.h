@@ -82,6 +82,12 @@ extern int *klpe_pcpu_nr_empty_pop_pages;	/* [PCPU_NR_CHUNK_TYPES] */
 extern unsigned long *klpe_pcpu_nr_populated;
 extern struct pcpu_chunk **klpe_pcpu_reserved_chunk;
 extern bool *klpe_pcpu_atomic_alloc_failed;
+/*
+ * pcpu_alloc()'s function-static "static int warn_limit = 10", "warn_limit.1" in
+ * kallsyms on every vetted build (panic.c's file-static one is "warn_limit"): shared
+ * with the original, so the limit of 10 allocation-failure warnings stays the kernel's.
+ */
+extern int *klpe_pcpu_warn_limit;
 extern bool *klpe_pcpu_async_enabled;
 extern struct work_struct *klpe_pcpu_balance_work;
 extern int *klpe_pcpu_unit_size;
@@ -137,6 +143,9 @@ extern void (*klpe___mod_memcg_state)(struct mem_cgroup *memcg, int idx, int val
 void __percpu *klpp_pcpu_alloc(size_t size, size_t align, bool reserved, gfp_t gfp);
 void klpp_pcpu_balance_workfn(struct work_struct *work);
 int klpp_percpu_init(void);
+/* The transition gate (post_patch / pre_unpatch callbacks). */
+void klpp_percpu_open_gate(void);
+void klpp_percpu_close_gate(void);
 
 /* Engaged counter (livepatch.c): NOFS/NOIO-scoped allocations allowed to block. */
 #include <linux/atomic.h>

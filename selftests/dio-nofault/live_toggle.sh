@@ -5,7 +5,8 @@
 # uring-qd32-* cases, every completion and byte checked, looping) -- disable the livepatch,
 # rmmod it, insmod it again, three times; then the overlapping cases must pass again.
 # Expects no hang, no oops, no data difference; async DIOs in flight at a disable hold
-# the module (rmmod is retried) until they complete.  Runs only when the livepatch is loaded (run_tests.sh
+# the module (rmmod is retried) until they complete.  LOCKFIX_CYCLES=N: N cycles instead
+# of three (harness/soak.sh runs 100); the sync load then loops until the cycles end.  Runs only when the livepatch is loaded (run_tests.sh
 # -m lockfix_dio_nofault.ko); otherwise skips.  $LOCKFIX_MODULE_DIR: where the .ko is
 # (default /lockfix/modules, the harness's guest).
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,12 +18,19 @@ lf_require_cmd mkfs.btrfs losetup truncate
 
 lf_scratch_dev 1024
 lf_mount_btrfs "$LF_DEV"
-lf_plan 6
+lf_cycles
+lf_plan $((LF_CYCLES + 3))
+# Sync and async load until the cycles are done (a stop file ends each loop after its pass).
+stop=$(mktemp -u)
 bg_log=$(mktemp)
-"$here/mmap_dio" -r 15 "$LF_MNT" anon-read-1m anon-write-1m >"$bg_log" 2>&1 &
+( rc=0
+  while [ $rc = 0 ]; do
+	"$here/mmap_dio" -r 15 "$LF_MNT" anon-read-1m anon-write-1m || rc=$?
+	[ -e "$stop" ] && break
+  done
+  exit $rc ) >"$bg_log" 2>&1 &
 bg=$!
-# Async load until the cycles are done (a stop file ends the loop after its pass).
-async_log=$(mktemp) stop=$(mktemp -u)
+async_log=$(mktemp)
 mkdir -p "$LF_MNT/async"
 ( n=0
   while [ ! -e "$stop" ]; do
@@ -33,13 +41,7 @@ mkdir -p "$LF_MNT/async"
   echo "ASYNC-PASSES $n" >>"$async_log" ) &
 async=$!
 
-for cycle in 1 2 3; do
-	if lf_livepatch_unload && lf_livepatch_load; then
-		lf_result 0 "cycle $cycle: disable, rmmod, insmod under I/O"
-	else
-		lf_result 1 "cycle $cycle: disable, rmmod, insmod under I/O" "$LF_WHY"
-	fi
-done
+lf_livepatch_cycles "I/O"
 
 touch "$stop"
 wait "$async"
@@ -50,7 +52,7 @@ else
 	grep -E '^(not ok|#|ASYNC)' "$async_log" | head -20 | sed 's/^/# /'
 	lf_result 1 "async O_DIRECT (libaio, io_uring, QD32) during the cycles" "${passes:-0} passes"
 fi
-rm -f "$async_log" "$stop"
+rm -f "$async_log"
 
 if wait "$bg"; then
 	lf_result 0 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives"
@@ -58,7 +60,7 @@ else
 	sed 's/^/# /' "$bg_log"
 	lf_result 1 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives"
 fi
-rm -f "$bg_log"
+rm -f "$bg_log" "$stop"
 
 out=$("$here/mmap_dio" "$LF_MNT" read-self-2m write-self-2m 2>&1)
 if [ $? = 0 ]; then

@@ -61,6 +61,29 @@ lf_livepatch_unload() {
 	[ -z "$LF_WHY" ] && { lf_wait_for "rmmod $LF_LP_NAME" 30 || LF_WHY="rmmod failed"; }
 	[ -z "$LF_WHY" ]
 }
+# lf_cycles: LF_CYCLES from $LOCKFIX_CYCLES (default 3; harness/soak.sh sets 100).
+lf_cycles() {
+	LF_CYCLES=${LOCKFIX_CYCLES:-3}
+	lf_is_number "$LF_CYCLES" && [ "$LF_CYCLES" -ge 1 ] ||
+		lf_fail "LOCKFIX_CYCLES=$LF_CYCLES: not a positive number"
+}
+# lf_livepatch_cycles WHAT [PAUSE]: $LF_CYCLES times disable, rmmod, insmod (PAUSE seconds
+# before each), one TAP line per cycle "cycle I: disable, rmmod, insmod under WHAT";
+# status 1 when one failed.
+lf_livepatch_cycles() {
+	_c=0 _bad=0
+	while [ $_c -lt "$LF_CYCLES" ]; do
+		_c=$((_c + 1))
+		[ -n "${2:-}" ] && sleep "$2"
+		if lf_livepatch_unload && lf_livepatch_load; then
+			lf_result 0 "cycle $_c: disable, rmmod, insmod under $1"
+		else
+			lf_result 1 "cycle $_c: disable, rmmod, insmod under $1" "$LF_WHY"
+			_bad=1
+		fi
+	done
+	return $_bad
+}
 lf_livepatch_load() {
 	LF_WHY=
 	insmod "$LF_LP_KO" || LF_WHY="insmod failed"

@@ -28,11 +28,20 @@
  *                           enter FS reclaim; noio: the task had PF_MEMALLOC_NOIO
  *   bench COUNT SIZE        COUNT x (__alloc_percpu(SIZE) + free_percpu()), GFP_KERNEL
  *                           -> "ns_per_op=N"
+ *   mutex_hold ADDR         a helper kthread takes the mutex at ADDR (hex, from
+ *                           /proc/kallsyms; refused unless kallsyms names it
+ *                           pcpu_alloc_mutex) and keeps it until mutex_release: the
+ *                           balance worker and blocking allocations then wait for it
+ *   mutex_release           the kthread unlocks it and exits
+ * The two mutex commands do not wait for a running command (an allocation may be
+ * blocked on that mutex) and leave the result line alone: check their exit status.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/completion.h>
 #include <linux/kallsyms.h>
+#include <linux/kthread.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -135,6 +144,68 @@ static int lf_watch(void)
 	return ret;
 }
 
+/* mutex_hold / mutex_release: the percpu mutex held by a kthread of ours. */
+static DEFINE_MUTEX(lf_hold_lock);
+static struct mutex *hold_mutex;
+static DECLARE_COMPLETION(hold_taken);
+static DECLARE_COMPLETION(hold_release);
+static DECLARE_COMPLETION(hold_done);
+
+static int lf_holder(void *m)
+{
+	mutex_lock(m);
+	complete(&hold_taken);
+	wait_for_completion(&hold_release);
+	mutex_unlock(m);
+	complete(&hold_done);
+	return 0;
+}
+
+static int lf_mutex_hold(unsigned long addr)
+{
+	char name[KSYM_SYMBOL_LEN];
+	struct task_struct *t;
+	int ret = 0;
+
+	sprint_symbol(name, addr);
+	if (strncmp(name, "pcpu_alloc_mutex+0x0/", 21))
+		return -EINVAL;
+	mutex_lock(&lf_hold_lock);
+	if (hold_mutex) {
+		ret = -EBUSY;
+		goto out;
+	}
+	reinit_completion(&hold_taken);
+	reinit_completion(&hold_release);
+	reinit_completion(&hold_done);
+	t = kthread_run(lf_holder, (void *)addr, "lf_pcpu_holder");
+	if (IS_ERR(t)) {
+		ret = PTR_ERR(t);
+		goto out;
+	}
+	wait_for_completion(&hold_taken);
+	hold_mutex = (struct mutex *)addr;
+out:
+	mutex_unlock(&lf_hold_lock);
+	return ret;
+}
+
+static int lf_mutex_release(void)
+{
+	int ret = 0;
+
+	mutex_lock(&lf_hold_lock);
+	if (hold_mutex) {
+		complete(&hold_release);
+		wait_for_completion(&hold_done);
+		hold_mutex = NULL;
+	} else {
+		ret = -ENOENT;
+	}
+	mutex_unlock(&lf_hold_lock);
+	return ret;
+}
+
 /* Allocate count areas with gfp inside the scope of mode, free them, report. */
 static int lf_alloc(const char *mode, int count, size_t size, bool locked, bool hold)
 {
@@ -233,6 +304,10 @@ static ssize_t lf_write(struct file *file, const char __user *ubuf, size_t len, 
 	if (copy_from_user(buf, ubuf, len))
 		return -EFAULT;
 	buf[len] = '\0';
+	if (sscanf(buf, "mutex_hold %lx", &size) == 1)
+		return lf_mutex_hold(size) ?: len;
+	if (!strncmp(buf, "mutex_release", 13))
+		return lf_mutex_release() ?: len;
 	mutex_lock(&lf_cmd_lock);
 	if (sscanf(buf, "alloc %15s %d %lu", mode, &count, &size) == 3) {
 		ret = lf_alloc(mode, count, size, false, false);
@@ -302,6 +377,7 @@ static int __init lf_init(void)
 static void __exit lf_exit(void)
 {
 	remove_proc_entry("lockfix_percpu_test", NULL);
+	lf_mutex_release();
 	while (nr_held > 0)
 		free_percpu(held[--nr_held]);
 	kvfree(held);
