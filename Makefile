@@ -8,7 +8,9 @@
 #                                proofs in VMs (harness/check.sh)
 #   make check KERNELS="deb11-5.10.0-46" TESTS="dio-nofault"   proofs of the named kernels
 #   make check-fleet             every kernel's proof (the whole matrix in VMs)
-#   make check-mutants [FIXES=...]   each fix built doing the old, buggy thing must be caught
+#   make check-mutants [FIXES=...]   each mutant of harness/mutants.tsv must be caught
+#   make soak KERNELS="..." [FIXES=...] [CYCLES=100]   the slow tier: CYCLES enable/disable
+#                                cycles per livepatch under its own load, kernel log clean
 #   make vet KERNEL=<id> [FIXES=<fix>]   read a kernel's facts in a boot, run and record its proof (FIXES: re-prove only those)
 #                                (fleet/facts/<id>.tsv, fleet/proofs/<id>.tap): commit fleet/
 #   make matrix-refresh          served ABIs the matrix lacks, rows whose packages moved
@@ -41,6 +43,10 @@ check-fleet:
 check-mutants:
 	harness/check-mutants.sh $(FIXES)
 
+soak:
+	@test -n "$(KERNELS)" || { echo "usage: make soak KERNELS=\"<id> ...\" [FIXES=\"fix ...\"] [CYCLES=100]" >&2; exit 2; }
+	@rc=0; for k in $(KERNELS); do harness/soak.sh -n $(or $(CYCLES),100) $$k $(FIXES) || rc=1; done; exit $$rc
+
 vet:
 	@test -n "$(KERNEL)" || { echo "usage: make vet KERNEL=<id> [FIXES=\"fix ...\"]   (ids: harness/matrix.tsv)" >&2; exit 2; }
 	harness/vet.sh $(if $(FIXES),--fix "$(FIXES)") $(KERNEL)
@@ -62,7 +68,7 @@ vm:
 demo:
 	harness/demo.sh
 
-.PHONY: all modules clean check check-fleet check-mutants vet matrix-refresh support-matrix kernels vm demo
+.PHONY: all modules clean check check-fleet check-mutants soak vet matrix-refresh support-matrix kernels vm demo
 
 # Debian packaging (make deb, make debs): packaging.mk.
 -include packaging.mk

@@ -257,9 +257,14 @@ for s in "${scenarios[@]}"; do
 			echo "./run_tests.sh -m /lockfix/modules/$(fix_module "$m").ko $t"
 		fi
 	} >"$job"
+	# A row that enables and disables a livepatch under load may ask for single-threaded
+	# TCG (settings: livepatch_tcg_thread=single): multi-threaded TCG can stall a vCPU on
+	# the entry of a function ftrace is rewriting (harness/tcg-textpoke).
+	tcg=multi
+	[ "$m" = - ] || tcg=$(sed -n 's/^livepatch_tcg_thread=\(single\|multi\)$/\1/p' "$LOCKFIX_ROOT/selftests/$t/settings" | tail -1)
 	t0=$SECONDS
 	vmrc=0
-	"$LOCKFIX_HARNESS/vm.sh" -q -t "$(( limit + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
+	LOCKFIX_TCG_THREAD=${tcg:-multi} "$LOCKFIX_HARNESS/vm.sh" -q -t "$(( limit + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
 	clean=$(tr -d '\r' <"$log" 2>/dev/null || true)
 	got=$(verdict "$clean" "$vmrc" "$m" "$k")
 	dt=$((SECONDS - t0))

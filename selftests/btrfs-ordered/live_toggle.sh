@@ -17,7 +17,7 @@ lf_cycles
 
 lf_scratch_dev 1024
 lf_mount_btrfs "$LF_DEV"
-lf_plan $((LF_CYCLES + 2))
+lf_plan $((LF_CYCLES + 1))
 tmp=$(mktemp -d)
 dd if=/dev/urandom of="$tmp/ref" bs=1M count=4 2>/dev/null || lf_fail "no reference pattern"
 
