@@ -148,15 +148,20 @@ proof=$fleet/proofs/$kernel.tap
 if [ -n "$only" ]; then
 	# rows KERNEL/FIX/... of the re-proved fixes, with the "# " lines that lead them
 	re=$(sed 's/ /|/g' <<<"$only")
-	fixrows() { awk -v k="$kernel" -v re="^($re)/" -v want="$1" '
+	# (a failed row's diagnostics, "#   ..." lines after it, go with it; the old run's
+	# summary line says its counts include the replaced rows)
+	fixrows() { awk -v k="$kernel" -v re="^($re)/" -v want="$1" -v only="$only" '
+		/^#   / { if (keep) print; next }
 		/^# / && !/^# (results|stage): / { lead = lead $0 "\n"; next }
 		/^(not )?ok [0-9]+ / {
 			name = ($1 == "not") ? $4 : $3
 			mine = index(name, k "/") == 1 && substr(name, length(k) + 2) ~ re
-			if (mine == want) printf "%s%s\n", lead, $0
+			keep = (mine == want)
+			if (keep) printf "%s%s\n", lead, $0
 			lead = ""; next
 		}
-		{ if (!want) printf "%s%s\n", lead, $0; lead = "" }' "$2"; }
+		/^[0-9]+ passed, / && !want { printf "%s%s (before %s was re-proved: its rows are below)\n", lead, $0, only; lead = ""; keep = 0; next }
+		{ keep = 0; if (!want) printf "%s%s\n", lead, $0; lead = "" }' "$2"; }
 	{
 		sed -n 1,2p "$proof"
 		echo "# $only re-proved by harness/vet.sh --fix, $(date -u +%Y-%m-%d), on the same facts: their rows are at the end"
