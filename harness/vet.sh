@@ -146,30 +146,65 @@ tap=$(sed -n 's/^# results: //p' "$vetout.log" | tail -1)
 # 5. The proof.
 proof=$fleet/proofs/$kernel.tap
 if [ -n "$only" ]; then
-	# rows KERNEL/FIX/... of the re-proved fixes, with the "# " lines that lead them
+	# The proof keeps: its first two lines; one "re-proved" header line per --fix run still
+	# represented; the full run with the re-proved fixes' rows taken out (with the "# "
+	# lines that lead a row and the "#   " diagnostics that follow a failed one); earlier
+	# --fix sections, less those rows (a section left without rows goes); then this run's
+	# rows with a summary of their own.  proof_ok reads rows by name, wherever they are.
 	re=$(sed 's/ /|/g' <<<"$only")
-	# (a failed row's diagnostics, "#   ..." lines after it, go with it; the old run's
-	# summary line says its counts include the replaced rows)
-	fixrows() { awk -v k="$kernel" -v re="^($re)/" -v want="$1" -v only="$only" '
+	today=$(date -u +%Y-%m-%d)
+	merged() { awk -v k="$kernel" -v re="^($re)/" '
+		function mine(name) { return index(name, k "/") == 1 && substr(name, length(k) + 2) ~ re }
+		function flush() { if (sec_rows) printf "%s", sec; sec = ""; sec_rows = 0 }
+		function out(s) { if (insec) sec = sec s "\n"; else print s }
+		NR <= 2 { next }
+		/^# .* re-proved by harness\/vet\.sh --fix/ {
+			split($0, w, " ")
+			hit = 0
+			for (i = 2; w[i] != "re-proved"; i++) if (w[i] ~ re "$" || (w[i] "/") ~ re) hit = 1
+			if (!hit) headers = headers $0 "\n"
+			next
+		}
+		/^# .* rows \(harness\/vet\.sh --fix/ { flush(); insec = 1; sec = $0 "\n"; next }
+		/^#   / { if (keep) out($0); next }
+		/^# / && !/^# (results|stage): / { lead = lead $0 "\n"; next }
+		/^(not )?ok [0-9]+ / {
+			name = ($1 == "not") ? $4 : $3
+			keep = !mine(name)
+			if (keep) { if (insec) { sec = sec lead $0 "\n"; sec_rows++ } else printf "%s%s\n", lead, $0 }
+			lead = ""; next
+		}
+		/^[0-9]+ (passed|rows ok), / {
+			sub(/ \(before .*$/, "")
+			if (insec) { sec = sec $0 "\n"; flush(); insec = 0 }
+			else print $0 " (before the re-proofs below)"
+			lead = ""; keep = 0; next
+		}
+		{ keep = 0; out(lead $0); lead = "" }
+		END { flush(); printf "%s", headers > "/dev/stderr" }' "$1"; }
+	newrows=$(awk -v k="$kernel" -v re="^($re)/" '
 		/^#   / { if (keep) print; next }
 		/^# / && !/^# (results|stage): / { lead = lead $0 "\n"; next }
 		/^(not )?ok [0-9]+ / {
 			name = ($1 == "not") ? $4 : $3
-			mine = index(name, k "/") == 1 && substr(name, length(k) + 2) ~ re
-			keep = (mine == want)
+			keep = index(name, k "/") == 1 && substr(name, length(k) + 2) ~ re
 			if (keep) printf "%s%s\n", lead, $0
 			lead = ""; next
 		}
-		/^[0-9]+ passed, / && !want { printf "%s%s (before %s was re-proved: its rows are below)\n", lead, $0, only; lead = ""; keep = 0; next }
-		{ keep = 0; if (!want) printf "%s%s\n", lead, $0; lead = "" }' "$2"; }
+		{ keep = 0; lead = "" }' "$tap")
+	grep -q '^ok ' <<<"$newrows" || grep -q '^not ok ' <<<"$newrows" ||
+		die "$kernel: the proof run has no rows of $only (see $vetout.log): proof left as it was"
+	body=$(merged "$proof" 2>"$proof.headers")
 	{
 		sed -n 1,2p "$proof"
-		echo "# $only re-proved by harness/vet.sh --fix, $(date -u +%Y-%m-%d), on the same facts: their rows are at the end"
-		sed 1,2d "$proof" | grep -v '^# .* re-proved by harness/vet.sh --fix' | fixrows 0 /dev/stdin
-		echo "# $only rows (harness/vet.sh --fix, $(date -u +%Y-%m-%d), modules built as a vetting candidate):"
-		fixrows 1 "$tap"
-		tail -1 "$tap"
+		cat "$proof.headers"
+		echo "# $only re-proved by harness/vet.sh --fix, $today, on the same facts: their rows are at the end"
+		printf '%s\n' "$body"
+		echo "# $only rows (harness/vet.sh --fix, $today, modules built as a vetting candidate):"
+		printf '%s\n' "$newrows"
+		echo "$(grep -c '^ok ' <<<"$newrows") rows ok, $(grep -c '^not ok ' <<<"$newrows") not ok"
 	} >"$proof.tmp"
+	rm -f "$proof.headers"
 	mv "$proof.tmp" "$proof"
 	log "proof of $kernel: $proof ($only rows replaced: $(tail -1 "$tap"))"
 	"$LOCKFIX_HARNESS/support-matrix.sh" --update

@@ -111,7 +111,9 @@ if [ $interactive = 1 ]; then
 	append="console=ttyS0 panic=-1 loglevel=5 lockfix.timeout=$timeout lockfix.interactive=1"
 	serial=(-serial mon:stdio)
 else
-	append="console=ttyS1 panic=-1 loglevel=5 lockfix.timeout=$timeout lockfix.out=ttyS0"
+	# log_buf_len: the dmesg printed at the end must hold a long run whole (a soak's 100
+	# cycles log ~100 KB; Debian's default ring is 128 KiB).
+	append="console=ttyS1 panic=-1 loglevel=5 log_buf_len=4M lockfix.timeout=$timeout lockfix.out=ttyS0"
 	serial=(-serial mon:stdio -serial "file:$kconsole")
 fi
 append="$append ${LOCKFIX_KERNEL_ARGS:-}"

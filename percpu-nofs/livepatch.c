@@ -182,12 +182,23 @@ static struct klp_func funcs[] = {
 	{ }
 };
 
+static struct klp_patch patch;
+
 /*
  * The transition gate (DESIGN.md "Transition"): NOFS/NOIO-scoped callers may wait for
  * pcpu_alloc_mutex only while no task can run the original, unscoped worker.
  */
 static void percpu_post_patch(struct klp_object *obj)
 {
+	/*
+	 * A forced transition ends here too, but the tasks it deemed switched may still be
+	 * inside the original worker, holding pcpu_alloc_mutex and reclaiming into a
+	 * filesystem: the gate stays closed (stock behaviour for scoped callers).
+	 */
+	if (patch.forced) {
+		pr_warn("the transition was forced: tasks may still run the original worker, so NOFS/NOIO-scoped allocations stay atomic (as stock) while this module is loaded\n");
+		return;
+	}
 	klpp_percpu_open_gate();
 	pr_info("every task runs the NOIO worker: NOFS/NOIO-scoped allocations may block now\n");
 }

@@ -157,8 +157,12 @@ static int lf_holder(void *m)
 	complete(&hold_taken);
 	wait_for_completion(&hold_release);
 	mutex_unlock(m);
-	complete(&hold_done);
-	return 0;
+	/* no module code may run after hold_done: lf_exit may free it right then */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 17, 0)
+	kthread_complete_and_exit(&hold_done, 0);
+#else
+	complete_and_exit(&hold_done, 0);
+#endif
 }
 
 static int lf_mutex_hold(unsigned long addr)

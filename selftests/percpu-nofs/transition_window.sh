@@ -112,11 +112,13 @@ if ! lf_wait_for "[ -n \"\$(grep -l klpp_pcpu_alloc /proc/[0-9]*/stack 2>/dev/nu
 	lf_fail "the NOFS-scoped allocation did not wait for the mutex under the full patch: $(cat "$tmp/admitted" 2>&1)"
 fi
 (echo 0 >"$LF_LP_DIR/enabled" && touch "$tmp/disabled") &
-sleep 3
-# (klp sets up the unpatch transition before pre_unpatch, so `transition` reads 1 already;
-# `enabled` turns 0 only when the transition starts, after pre_unpatch.)
+lf_wait_for "[ -e $tmp/disabled ] || [ \$(cat $LF_LP_DIR/transition) = 1 ]" 10
+sleep 2
+# (klp sets up the unpatch transition before pre_unpatch, so `transition` reads 1 once the
+# disable is in the kernel; `enabled` turns 0 only when the transition starts, after
+# pre_unpatch.  Both together: the disable is waiting in pre_unpatch, not still unsent.)
 tr=$(cat "$LF_LP_DIR/transition" 2>&1) en=$(cat "$LF_LP_DIR/enabled" 2>&1)
-if [ ! -e "$tmp/disabled" ] && [ "$en" = 1 ]; then
+if [ ! -e "$tmp/disabled" ] && [ "$tr" = 1 ] && [ "$en" = 1 ]; then
 	lf_result 0 "the disable waits in pre_unpatch for the admitted NOFS-scoped allocation (enabled still 1)"
 else
 	echo "# lockfix: bug-reproduced percpu-nofs/unpatch-window: the unpatch transition started while a NOFS-scoped allocation was waiting for pcpu_alloc_mutex (the original worker can run again)"
