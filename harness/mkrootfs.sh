@@ -100,7 +100,11 @@ if ! mmdebstrap --variant=minbase --include="$pkgs" \
 fi
 cp "$root/boot/initrd.img-$rel" "$dest/initrd.img" || die "$1: no initrd.img-$rel in the image"
 # Room for DKMS builds and the tests' scratch files.
-mkfs.ext4 -q -F -L lockfix-root -d "$root" "$dest/disk.img" 6G
+# (mke2fs says "Creating regular file ..." on stdout when the image does not exist yet, even
+# with -q: stdout is this script's answer, so the file is made first and mke2fs talks to
+# stderr.)
+truncate -s 6G "$dest/disk.img"
+mkfs.ext4 -q -F -L lockfix-root -d "$root" "$dest/disk.img" >&2
 rm -rf "$root"
 touch "$dest/.complete"
 # Drop images of this kernel and variant under older keys (16 hex digits after the name).
