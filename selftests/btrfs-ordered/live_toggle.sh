@@ -21,28 +21,21 @@ lf_plan $((LF_CYCLES + 1))
 tmp=$(mktemp -d)
 dd if=/dev/urandom of="$tmp/ref" bs=1M count=4 2>/dev/null || lf_fail "no reference pattern"
 
-stop=$tmp/stop
-( n=0
-  while [ ! -e "$stop" ]; do
-	f=$LF_MNT/f$((n % 8))
-	dd if="$tmp/ref" of="$f" bs=1M conv=fsync 2>/dev/null || { echo "WRITE-FAILED pass $n"; break; }
+# One pass: file n % 8 written and fsync'd, caches dropped, read back and compared.
+load_pass() {
+	_f=$LF_MNT/f$(($1 % 8))
+	dd if="$tmp/ref" of="$_f" bs=1M conv=fsync 2>/dev/null || { echo "write of $_f failed"; return 1; }
 	echo 1 >/proc/sys/vm/drop_caches
-	cmp -s "$tmp/ref" "$f" || { echo "DIFFERS pass $n $f"; break; }
-	n=$((n + 1))
-  done
-  echo "PASSES $n" ) >"$tmp/load.log" 2>&1 &
-load=$!
+	cmp -s "$tmp/ref" "$_f" || { echo "$_f differs from what was written"; return 1; }
+}
+lf_load_start load_pass
 
 lf_livepatch_cycles "btrfs writes, fsync and read-back"
 
-touch "$stop"
-wait "$load"
-passes=$(sed -n 's/^PASSES //p' "$tmp/load.log")
-if ! grep -Eq '^(WRITE-FAILED|DIFFERS)' "$tmp/load.log" && [ "${passes:-0}" -ge 1 ]; then
-	lf_result 0 "btrfs I/O during the cycles: $passes files written, fsync'd and read back from disk, every byte as written"
+if lf_load_stop; then
+	lf_result 0 "btrfs I/O during the cycles: $LF_LOAD_PASSES files written, fsync'd and read back from disk, every byte as written"
 else
-	sed 's/^/# /' "$tmp/load.log" | tail -5
-	lf_result 1 "btrfs I/O during the cycles" "$(grep -E '^(WRITE|DIFF)' "$tmp/load.log" | head -1)${passes:+ after $passes passes}"
+	lf_result 1 "btrfs I/O during the cycles" "$LF_LOAD_WHY"
 fi
 rm -rf "$tmp"
 lf_umount

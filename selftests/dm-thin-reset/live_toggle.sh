@@ -34,33 +34,25 @@ else
 	exit "$(lf_exit)"
 fi
 
-# The load: pass n writes slot n % 8 (4 MiB each), fsync, reads it back direct, compares.
-stop=$tmp/stop
-( n=0
-  while [ ! -e "$stop" ]; do
-	slot=$((n % 8))
-	dd if="$tmp/ref" of=$M/lftog_thin bs=1M seek=$((slot * 4)) oflag=direct conv=fsync,notrunc 2>/dev/null ||
-		{ echo "WRITE-FAILED pass $n"; break; }
-	dd if=$M/lftog_thin of="$tmp/back" bs=1M skip=$((slot * 4)) count=4 iflag=direct 2>/dev/null &&
-		cmp -s "$tmp/ref" "$tmp/back" || { echo "DIFFERS pass $n slot $slot"; break; }
-	dmsetup message lftog_pool 0 "create_snap 1 0" && dmsetup message lftog_pool 0 "delete 1" ||
-		{ echo "SNAP-FAILED pass $n"; break; }
-	n=$((n + 1))
-  done
-  echo "PASSES $n" ) >"$tmp/load.log" 2>&1 &
-load=$!
+# One pass: slot n % 8 (4 MiB) written direct and fsync'd, read back direct and compared,
+# a snapshot created and deleted.
+load_pass() {
+	_slot=$(($1 % 8))
+	dd if="$tmp/ref" of=$M/lftog_thin bs=1M seek=$((_slot * 4)) oflag=direct conv=fsync,notrunc 2>/dev/null ||
+		{ echo "write of slot $_slot failed"; return 1; }
+	dd if=$M/lftog_thin of="$tmp/back" bs=1M skip=$((_slot * 4)) count=4 iflag=direct 2>/dev/null &&
+		cmp -s "$tmp/ref" "$tmp/back" || { echo "slot $_slot differs from what was written"; return 1; }
+	dmsetup message lftog_pool 0 "create_snap 1 0" >/dev/null && dmsetup message lftog_pool 0 "delete 1" >/dev/null ||
+		{ echo "snapshot create/delete failed"; return 1; }
+}
+lf_load_start load_pass
 
 lf_livepatch_cycles "thin-pool I/O and metadata commits"
 
-touch "$stop"
-wait "$load"
-passes=$(sed -n 's/^PASSES //p' "$tmp/load.log")
-if ! grep -Eq '^(WRITE-FAILED|DIFFERS|SNAP-FAILED)' "$tmp/load.log" && [ "${passes:-0}" -ge 1 ] &&
-	timeout 20 dmsetup status lftog_pool | grep -qv ' Fail'; then
-	lf_result 0 "I/O during the cycles: $passes passes written, committed, read back and compared; pool healthy"
+if lf_load_stop && timeout 20 dmsetup status lftog_pool | grep -qv ' Fail'; then
+	lf_result 0 "I/O during the cycles: $LF_LOAD_PASSES passes written, committed, read back and compared; pool healthy"
 else
-	sed 's/^/# /' "$tmp/load.log" | tail -5
-	lf_result 1 "I/O during the cycles" "$(grep -E '^(WRITE|DIFF|SNAP)' "$tmp/load.log" | head -1)${passes:+ after $passes passes}"
+	lf_result 1 "I/O during the cycles" "${LF_LOAD_WHY:-pool not healthy: $(timeout 20 dmsetup status lftog_pool 2>&1)}${LF_LOAD_PASSES:+ after $LF_LOAD_PASSES passes}"
 fi
 
 THIN_WHY=

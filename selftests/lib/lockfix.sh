@@ -84,6 +84,32 @@ lf_livepatch_cycles() {
 	done
 	return $_bad
 }
+# The load a live_toggle script runs while it cycles the livepatch.
+# lf_load_start FN: run the shell function FN PASS-NUMBER in the background, pass after
+# pass, until lf_load_stop; FN prints why on stdout and returns non-zero when a pass
+# fails, which ends the load.  lf_load_stop: stop, wait, set LF_LOAD_PASSES; status 1
+# (the reason in LF_LOAD_WHY, the load's last lines shown as "# ") when a pass failed or
+# none completed.
+lf_load_start() {
+	LF_LOAD_LOG=$(mktemp) LF_LOAD_STOP=$(mktemp -u)
+	( _n=0
+	  while [ ! -e "$LF_LOAD_STOP" ]; do
+		_why=$("$1" "$_n") || { echo "LOAD-FAILED pass $_n: $_why"; break; }
+		_n=$((_n + 1))
+	  done
+	  echo "LOAD-PASSES $_n" ) >"$LF_LOAD_LOG" 2>&1 &
+	LF_LOAD_PID=$!
+}
+lf_load_stop() {
+	touch "$LF_LOAD_STOP"
+	wait "$LF_LOAD_PID"
+	LF_LOAD_PASSES=$(sed -n 's/^LOAD-PASSES //p' "$LF_LOAD_LOG")
+	LF_LOAD_WHY=$(sed -n 's/^LOAD-FAILED //p' "$LF_LOAD_LOG" | head -1)
+	[ -z "$LF_LOAD_WHY" ] && [ "${LF_LOAD_PASSES:-0}" -lt 1 ] && LF_LOAD_WHY="no pass completed"
+	[ -n "$LF_LOAD_WHY" ] && sed 's/^/# /' "$LF_LOAD_LOG" | tail -5
+	rm -f "$LF_LOAD_LOG" "$LF_LOAD_STOP"
+	[ -z "$LF_LOAD_WHY" ]
+}
 lf_livepatch_load() {
 	LF_WHY=
 	insmod "$LF_LP_KO" || LF_WHY="insmod failed"
