@@ -261,10 +261,10 @@ for s in "${scenarios[@]}"; do
 	# TCG (settings: livepatch_tcg_thread=single): multi-threaded TCG can stall a vCPU on
 	# the entry of a function ftrace is rewriting (harness/tcg-textpoke).
 	tcg=multi
-	[ "$m" = - ] || tcg=$(sed -n 's/^livepatch_tcg_thread=\(single\|multi\)$/\1/p' "$LOCKFIX_ROOT/selftests/$t/settings" | tail -1)
+	[ "$m" = - ] || tcg=$(livepatch_tcg_thread "$t")
 	t0=$SECONDS
 	vmrc=0
-	LOCKFIX_TCG_THREAD=${tcg:-multi} "$LOCKFIX_HARNESS/vm.sh" -q -t "$(( limit + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
+	LOCKFIX_TCG_THREAD=$tcg "$LOCKFIX_HARNESS/vm.sh" -q -t "$(( limit + 120 ))" -l "$log" "$k" "$job" >/dev/null 2>>"$run/vm-errors.log" || vmrc=$?
 	clean=$(tr -d '\r' <"$log" 2>/dev/null || true)
 	got=$(verdict "$clean" "$vmrc" "$m" "$k")
 	dt=$((SECONDS - t0))

@@ -110,6 +110,14 @@ bench_medians() {
 
 # Guests run one at a time on a host (../shared/README.md: concurrent TCG guests distort
 # timing and starve each other): every qemu launch holds this lock until it exits.
+# livepatch_tcg_thread TEST: the TCG threading (multi, single) selftests/TEST/settings asks
+# for rows that load a livepatch (default multi); check.sh and soak.sh read it.
+livepatch_tcg_thread() {
+	local v
+	v=$(sed -n 's/^livepatch_tcg_thread=\(single\|multi\)$/\1/p' "$LOCKFIX_ROOT/selftests/$1/settings" | tail -1)
+	echo "${v:-multi}"
+}
+
 vm_lock_wait() {
 	mkdir -p "$LOCKFIX_CACHE"
 	exec 7>"$LOCKFIX_CACHE/vm.lock"

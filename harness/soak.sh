@@ -70,8 +70,7 @@ EOS
 	log=$out/$f.log
 	start=$SECONDS
 	rc=0
-	tcg=$(sed -n 's/^livepatch_tcg_thread=\(single\|multi\)$/\1/p' "$LOCKFIX_ROOT/selftests/$f/settings" | tail -1)
-	LOCKFIX_TCG_THREAD=${tcg:-multi} "$LOCKFIX_HARNESS/vm.sh" -q -t $((cycles * 12 + 600)) -l "$log" "$kernel" "$job" >/dev/null 2>&1 || rc=$?
+	LOCKFIX_TCG_THREAD=$(livepatch_tcg_thread "$f") "$LOCKFIX_HARNESS/vm.sh" -q -t $((cycles * 12 + 600)) -l "$log" "$kernel" "$job" >/dev/null 2>&1 || rc=$?
 	t=$((SECONDS - start))
 	clean=$(tr -d '\r' <"$log")
 	refused=$(sed -n 's/^SOAK-REFUSED //p' <<<"$clean" | head -1)
