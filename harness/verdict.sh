@@ -9,23 +9,30 @@
 # fail(<scripts>), no-tests.
 
 # refusal_pattern FIX KERNEL: what the module's refusal must say there (ERE), from the
-# decision in fleet/vetted.tsv: `fixed` -> the upstream commit is in; anything else -> the
-# build is not vetted / not supported.
+# decision in fleet/vetted.tsv: `fixed` -> the kernel has the fix's own upstream commit (the
+# first one of UPSTREAM in FIX/livepatch.c); anything else -> this fix is not vetted on /
+# not supported by the build.  Any other refusal (a target fingerprint mismatch, "refusing
+# to patch ...", another fix's commit) is refused-for-another-reason.
 refusal_pattern() {
-	local d
+	local d commit
 	d=$(awk -F'\t' -v f="$1" -v k="$2" '!/^#/ && $1 == f && $2 == k { print $3 }' "$LOCKFIX_ROOT/fleet/vetted.tsv")
 	case "$d" in
-	fixed) echo 'refusing to load: kernel .* already has upstream [0-9a-f]{12}' ;;
-	*) echo 'refusing to (load: kernel .* is not (a build .* was vetted on|supported by)|patch )' ;;
+	fixed)
+		commit=$(sed -n 's/^#define UPSTREAM "\([0-9a-f]\{12\}\) .*/\1/p' "$LOCKFIX_ROOT/$1/livepatch.c" | head -1)
+		echo "refusing to load: kernel .* already has upstream ${commit:-no-UPSTREAM-in-$1/livepatch.c}"
+		;;
+	*) echo "refusing to load: kernel .* is not (a build $1 was vetted on|supported by $1)" ;;
 	esac
 }
 
 # script_results CLEAN-LOG: one line per selftest entry script, "RESULT TEST/PROG", from
 # run_tests.sh's TAP: RESULT is pass, skip, bug (it failed, and every failing case it
-# reported printed "lockfix: bug-reproduced", at least one), timeout or fail.
+# reported printed "lockfix: bug-reproduced", at least one), timeout or fail.  A skip's
+# line goes on with the script's last "SKIP: <reason>" (lf_skip), or "(no reason)".
 script_results() {
 	awk '
-		/^# selftests: [^ ]+: [^ ]+$/ { cur = $3 $4; notok[cur] = 0; bug[cur] = 0; next }
+		/^# selftests: [^ ]+: [^ ]+$/ { cur = $3 $4; notok[cur] = 0; bug[cur] = 0; why[cur] = ""; next }
+		/^# # SKIP: / { why[cur] = substr($0, 11); next }
 		/^# not ok [0-9]/ { notok[cur]++; next }
 		/^# # lockfix: bug-reproduced / { bug[cur]++; next }
 		/^(not )?ok [0-9]+ selftests: / {
@@ -35,26 +42,32 @@ script_results() {
 			else if ($0 ~ /# TIMEOUT/) r = "timeout"
 			else if (bug[name] >= 1 && (notok[name] == 0 || bug[name] == notok[name])) r = "bug"
 			else r = "fail"
-			print r, name
+			if (r == "skip") print r, name, (why[name] == "" ? "(no reason)" : why[name])
+			else print r, name
 		}' <<<"$1" | sed 's/:/\//'
 }
 
-# skip_allowed TEST PROG MODULE-EFFECTIVE KERNEL: may this script skip here?
-# (selftests/TEST/may_skip; MODULE-EFFECTIVE is - when no module is loaded or it refused)
+# skip_allowed TEST PROG MODULE-EFFECTIVE KERNEL REASON: may this script skip here, for
+# that reason?  selftests/TEST/may_skip: a line "PROG<TAB>CONDITIONS<TAB>REASON-ERE" allows
+# it when one of its conditions holds and the skip's reason matches its ERE; a line without
+# an ERE allows nothing (a skip for another reason, e.g. after a failed reload, fails the
+# row).  MODULE-EFFECTIVE is - when no module is loaded or it refused.
 skip_allowed() {
-	local conds c lockdep=0
-	conds=$(awk -F'\t' -v p="$2" '!/^#/ && $1 == p { print $2 }' "$LOCKFIX_ROOT/selftests/$1/may_skip" 2>/dev/null)
+	local conds why c lockdep=0
 	matrix_row "$4"
 	[[ "$M_RELEASE" == *lockdep* ]] && lockdep=1
-	for c in ${conds//,/ }; do
-		case "$c" in
-		no-module) [ "$3" = - ] && return 0 ;;
-		lockdep) [ $lockdep = 1 ] && return 0 ;;
-		not-lockdep) [ $lockdep = 0 ] && return 0 ;;
-		prefix) [ "$M_KIND" = prefix ] && return 0 ;;
-		not-prefix) [ "$M_KIND" != prefix ] && return 0 ;;
-		esac
-	done
+	while IFS=$'\t' read -r conds why; do
+		[ -n "$why" ] && grep -Eq -- "$why" <<<"$5" || continue
+		for c in ${conds//,/ }; do
+			case "$c" in
+			no-module) [ "$3" = - ] && return 0 ;;
+			lockdep) [ $lockdep = 1 ] && return 0 ;;
+			not-lockdep) [ $lockdep = 0 ] && return 0 ;;
+			prefix) [ "$M_KIND" = prefix ] && return 0 ;;
+			not-prefix) [ "$M_KIND" != prefix ] && return 0 ;;
+			esac
+		done
+	done < <(awk -F'\t' -v p="$2" '!/^#/ && $1 == p { print $2 "\t" $3 }' "$LOCKFIX_ROOT/selftests/$1/may_skip" 2>/dev/null)
 	return 1
 }
 
@@ -94,11 +107,11 @@ verdict() {
 	# A skip counts only where the test declares it may happen (selftests/*/may_skip).
 	bad= effective=$module
 	[ -n "$prefix" ] && effective=-
-	while read -r r name; do
+	while read -r r name why; do
 		[ "$r" = skip ] || continue
-		skip_allowed "${name%%/*}" "${name#*/}" "$effective" "$kernel" || bad+="$name "
+		skip_allowed "${name%%/*}" "${name#*/}" "$effective" "$kernel" "$why" || bad+="$name: $why, "
 	done <<<"$results"
-	[ -z "$bad" ] || { echo "${prefix}skipped-required(${bad% })"; return; }
+	[ -z "$bad" ] || { echo "${prefix}skipped-required(${bad%, })"; return; }
 	if grep -q '^bug ' <<<"$results"; then
 		echo "${prefix}bug"; return
 	fi

@@ -308,8 +308,10 @@ if [ -z "$why" ] && { [ $MODE = unpatch ] || [ $MODE = unpatchlate ]; }; then
 		[ -z "$why" ] && ! rmmod $m 2>/dev/null && why="rmmod $m failed"
 	done
 	dmesg | tail -n +"$((dmesg_before + 1))" | grep -q 'leaked' && why="dm-bufio reports leaked clients/buffers"
-	modprobe dm_thin_pool 2>/dev/null
-	insmod "$lpko" 2>/dev/null && wait_for "[ \$(cat $lp/transition) = 0 ]" 60
+	# Reload for the scripts after (checked: see thin_lib.sh thin_unload_stack).
+	modprobe dm_thin_pool 2>/dev/null || why=${why:-"modprobe dm_thin_pool failed"}
+	{ insmod "$lpko" 2>/dev/null && wait_for "[ \$(cat $lp/transition) = 0 ]" 60; } ||
+		why=${why:-"reloading $lpname failed (insmod, or its transition did not finish)"}
 fi
 if [ -z "$why" ] && [ $MODE = preabort ]; then
 	n=$(cat /sys/module/$lpname/parameters/preabort_closes 2>/dev/null)

@@ -84,6 +84,6 @@ lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "unpatched, the original code r
 
 THIN_WHY=
 thin_unload_stack
-lf_result "$([ -z "$THIN_WHY" ] && echo 0 || echo 1)" "dm_thin_pool, dm_persistent_data, dm_bufio unload with nothing leaked" "$THIN_WHY"
+lf_result "$([ -z "$THIN_WHY" ] && echo 0 || echo 1)" "dm_thin_pool, dm_persistent_data, dm_bufio unload with nothing leaked; the livepatch reloads" "$THIN_WHY"
 lf_cleanup_scratch
 exit "$(lf_exit)"

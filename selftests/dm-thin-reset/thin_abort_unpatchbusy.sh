@@ -103,6 +103,6 @@ thin_rmpool lfbusyA
 thin_rmpool lfbusyB
 timeout 60 dmsetup remove lfbusyB_err >/dev/null 2>&1
 thin_unload_stack
-lf_result "$([ -z "$THIN_WHY" ] && echo 0 || echo 1)" "pools removed by the original code; dm-thin modules unload with nothing leaked" "$THIN_WHY"
+lf_result "$([ -z "$THIN_WHY" ] && echo 0 || echo 1)" "pools removed by the original code; dm-thin modules unload with nothing leaked; the livepatch reloads" "$THIN_WHY"
 lf_cleanup_scratch
 exit "$(lf_exit)"

@@ -34,6 +34,9 @@ thin_unload_stack() {
 	done
 	lf_log_since | grep -Eq 'leaked|BUG' &&
 		THIN_WHY="${THIN_WHY:+$THIN_WHY; }dm-bufio reports leaked clients/buffers: $(lf_log_since | grep -E 'leaked|BUG' | head -2 | tr '\n' ' ')"
-	modprobe dm_thin_pool 2>/dev/null
-	insmod "$LF_LP_KO" 2>/dev/null && lf_wait_for "[ \$(cat $LF_LP_DIR/transition) = 0 ]" 60
+	# The reload is checked: a later script that found the livepatch gone would skip, and
+	# its skip is not one may_skip allows in a module row.
+	modprobe dm_thin_pool 2>/dev/null || THIN_WHY="${THIN_WHY:+$THIN_WHY; }modprobe dm_thin_pool failed"
+	{ insmod "$LF_LP_KO" 2>/dev/null && lf_wait_for "[ \$(cat $LF_LP_DIR/transition) = 0 ]" 60; } ||
+		THIN_WHY="${THIN_WHY:+$THIN_WHY; }reloading $LF_LP_NAME failed (insmod, or its transition did not finish)"
 }
