@@ -302,18 +302,49 @@ static const struct lockfix_build *lockfix_find_build(const struct lockfix_build
 #define LOCKFIX_TRANSITION_REPORT_S 30
 #define LOCKFIX_TRANSITION_SHOW_TASKS 8
 static struct klp_patch **klpe_klp_transition_patch;
+/*
+ * kernel/livepatch/transition.c klp_target_state: which way the running transition goes.
+ * patch->enabled alone cannot tell: an unpatch keeps enabled == true while its pre_unpatch
+ * callback runs (klp_init_transition(KLP_UNPATCHED) comes first; a callback may wait there,
+ * as percpu-nofs's drain does).  Optional: without it the direction falls back to enabled.
+ */
+static int *klpe_klp_target_state;
+#define LOCKFIX_KLP_PATCHED 1	/* KLP_PATCHED; KLP_TRANSITION_PATCHED since v6.8 (same value) */
 static unsigned long lockfix_transition_start;	/* jiffies; 0: no transition of ours */
 static unsigned long lockfix_transition_report;	/* seconds of the next report */
 static void lockfix_transition_check(struct work_struct *work);
 static DECLARE_DELAYED_WORK(lockfix_transition_watch, lockfix_transition_check);
 
+/* Is our patch in transition, and towards patched?  (Callers hold no lock: a snapshot.) */
+static bool lockfix_transition_to_patched(const struct klp_patch *patch)
+{
+	if (klpe_klp_target_state)
+		return READ_ONCE(*klpe_klp_target_state) == LOCKFIX_KLP_PATCHED;
+	return patch->enabled;
+}
+
 static void lockfix_transition_blockers(const struct klp_patch *patch, unsigned long secs)
 {
 	struct task_struct *g, *t;
 	unsigned int n = 0;
+	bool to_patched = lockfix_transition_to_patched(patch);
 
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		if (test_tsk_thread_flag(t, TIF_PATCH_PENDING))
+			n++;
+	rcu_read_unlock();
+	if (!n) {
+		/* No task to switch: the transition waits in one of our callbacks. */
+		pr_warn("%s: transition to %s has not finished after %lu s; no task is left to switch: "
+			"it waits in a %s callback of %s (see its messages)\n", KBUILD_MODNAME,
+			to_patched ? "enabled" : "disabled", secs,
+			to_patched ? "post_patch" : "pre_unpatch", KBUILD_MODNAME);
+		return;
+	}
+	n = 0;
 	pr_warn("%s: transition to %s has not finished after %lu s; tasks still to switch:\n",
-		KBUILD_MODNAME, patch->enabled ? "enabled" : "disabled", secs);
+		KBUILD_MODNAME, to_patched ? "enabled" : "disabled", secs);
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
 		if (!test_tsk_thread_flag(t, TIF_PATCH_PENDING))
@@ -330,7 +361,7 @@ static void lockfix_transition_blockers(const struct klp_patch *patch, unsigned 
 		"To go back: echo %d > /sys/kernel/livepatch/%s/enabled (reverses the transition). "
 		"To finish it anyway: echo 1 > /sys/kernel/livepatch/%s/force -- the listed tasks are "
 		"then deemed switched while they may still run the old code, and %s can never be "
-		"unloaded afterwards\n", KBUILD_MODNAME, patch->enabled ? 0 : 1, KBUILD_MODNAME,
+		"unloaded afterwards\n", KBUILD_MODNAME, to_patched ? 0 : 1, KBUILD_MODNAME,
 		KBUILD_MODNAME, KBUILD_MODNAME);
 }
 
@@ -359,8 +390,30 @@ rearm:
 	schedule_delayed_work(&lockfix_transition_watch, LOCKFIX_TRANSITION_POLL_S * HZ);
 }
 
+/*
+ * /sys/module/<module>/parameters/transition_target (read-only): "patched" or "unpatched"
+ * while this patch is in transition, "none" otherwise, "unknown" when the kernel's state
+ * could not be resolved.  lockfix status reads it to name the direction.
+ */
+static int lockfix_transition_target_get(char *buf, const struct kernel_param *kp)
+{
+	const struct klp_patch *patch = lockfix_this ? lockfix_this->patch : NULL;
+
+	if (!klpe_klp_transition_patch || !klpe_klp_target_state)
+		return sprintf(buf, "unknown\n");
+	if (!patch || READ_ONCE(*klpe_klp_transition_patch) != patch)
+		return sprintf(buf, "none\n");
+	return sprintf(buf, "%s\n", lockfix_transition_to_patched(patch) ? "patched" : "unpatched");
+}
+static const struct kernel_param_ops lockfix_transition_target_ops = {
+	.get = lockfix_transition_target_get,
+};
+module_param_cb(transition_target, &lockfix_transition_target_ops, NULL, 0444);
+MODULE_PARM_DESC(transition_target, "patched/unpatched while this livepatch's transition runs, else none");
+
 static void lockfix_transition_watch_start(void)
 {
+	klpe_klp_target_state = (int *)lockfix_lookup("vmlinux", "klp_target_state");
 	klpe_klp_transition_patch = (struct klp_patch **)lockfix_lookup("vmlinux", "klp_transition_patch");
 	if (!klpe_klp_transition_patch) {
 		pr_warn("%s: klp_transition_patch not found: a stuck transition will not be reported "

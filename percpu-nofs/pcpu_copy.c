@@ -360,7 +360,12 @@ static void pcpu_destroy_chunk(struct pcpu_chunk *chunk)
  * the ones already let through before the unpatch transition lets the original worker
  * run again.
  */
+#ifdef LOCKFIX_MUTANT_gate_open
+/* mutant: no transition gate, 9a5b183941b5's test from the first patched call on */
+static bool lf_scoped_may_block = true;
+#else
 static bool lf_scoped_may_block;
+#endif
 static atomic_t lf_scoped_blocking = ATOMIC_INIT(0);
 /*
  * The task holding pcpu_alloc_mutex in the copies (the original code never sets it, but
@@ -415,6 +420,9 @@ void klpp_percpu_close_gate(void)
 
 	WRITE_ONCE(lf_scoped_may_block, false);
 	smp_mb();			/* pairs with lf_is_atomic() */
+#ifdef LOCKFIX_MUTANT_no_drain
+	return;		/* mutant: the admitted scoped callers are not waited for */
+#endif
 	while (!wait_var_event_timeout(&lf_scoped_blocking,
 				       !atomic_read(&lf_scoped_blocking), 10 * HZ))
 		pr_info("unpatch waits for %d NOFS/NOIO-scoped percpu allocation(s) to finish (%d s)\n",

@@ -288,6 +288,23 @@ check "--verbose: the blocking task's stack" eval 'has "$OUT" "btrfs_direct_IO+0
 lf status --json --verbose
 check "JSON --verbose: blocking tasks with stacks, since" eval 'json_valid && is "$(jget "[(b[\"pid\"], b[\"tid\"], b[\"comm\"], \"btrfs_direct_IO\" in b[\"stack\"]) for f in d[\"fixes\"] if f[\"fix\"] == \"dio-nofault\" for b in f[\"blocking\"]]")" "[(77, 78, '"'"'kworker/u4:2'"'"', True)]"'
 
+mkroot unpatch-in-callback
+patch "$R" lockfix_dio_nofault 1 1
+echo unpatched >"$R/sys/module/lockfix_dio_nofault/parameters/transition_target"
+mkdir -p "$R/proc/77/task/77"
+echo 1 >"$R/proc/77/task/77/patch_state"; echo "kworker/u4:2" >"$R/proc/77/task/77/comm"
+expect_states "an unpatch waiting in pre_unpatch (enabled still 1)" 1 not-needed not-loaded not-loaded transitioning
+lf status
+check "text: an unpatch in its callback is unpatching, not patching, and no task blocks it" eval 'has "$OUT" "unpatching: it waits in the module'"'"'s pre_unpatch callback, before any task switches" && ! has "$OUT" "blocked by" && ! has "$OUT" "transition_target"'
+mkroot unpatch-blocked
+patch "$R" lockfix_dio_nofault 0 1
+echo unpatched >"$R/sys/module/lockfix_dio_nofault/parameters/transition_target"
+mkdir -p "$R/proc/77/task/78"
+echo 0 >"$R/proc/77/task/78/patch_state"; echo "dio-reader" >"$R/proc/77/task/78/comm"
+echo 1 >"$R/proc/1/task/1/patch_state"
+lf status
+check "text: an unpatch (transition_target unpatched): tasks still on the patched code block it" eval 'has "$OUT" "unpatching: tasks still run the patched code" && has "$OUT" "blocked by pid 1 (tid 1, systemd)" && ! has "$OUT" "dio-reader"'
+
 mkroot disabled
 mkdir -p "$R/sys/module/lockfix_dio_nofault"
 expect_states "module loaded, patch disabled" 1 not-needed not-loaded not-loaded disabled

@@ -42,7 +42,7 @@ in_stack() { grep -l "$1" /proc/[0-9]*/stack 2>/dev/null | sed -n 's,^/proc/\([0
 # bg_alloc NAME MODE COUNT: the helper command in the background; $tmp/NAME when done.
 bg_alloc() { (r=$(pt alloc "$2" "$3" 4096); echo "$r" >"$tmp/$1.part"; mv "$tmp/$1.part" "$tmp/$1") & }
 
-lf_plan 8
+lf_plan 9
 
 # 1. Start from unpatched.
 if lf_livepatch_unload; then
@@ -118,12 +118,16 @@ sleep 2
 # disable is in the kernel; `enabled` turns 0 only when the transition starts, after
 # pre_unpatch.  Both together: the disable is waiting in pre_unpatch, not still unsent.)
 tr=$(cat "$LF_LP_DIR/transition" 2>&1) en=$(cat "$LF_LP_DIR/enabled" 2>&1)
+tt=$(cat /sys/module/$LF_LP_NAME/parameters/transition_target 2>&1)
 if [ ! -e "$tmp/disabled" ] && [ "$tr" = 1 ] && [ "$en" = 1 ]; then
 	lf_result 0 "the disable waits in pre_unpatch for the admitted NOFS-scoped allocation (enabled still 1)"
 else
 	echo "# lockfix: bug-reproduced percpu-nofs/unpatch-window: the unpatch transition started while a NOFS-scoped allocation was waiting for pcpu_alloc_mutex (the original worker can run again)"
 	lf_result 1 "the disable waits in pre_unpatch for the admitted NOFS-scoped allocation" "disable $([ -e "$tmp/disabled" ] && echo returned || echo pending), transition $tr, enabled $en"
 fi
+# What lockfix status reads to tell this unpatch from a patch (enabled is 1 in both).
+[ "$tt" = unpatched ] && r=0 || r=1
+lf_result $r "the module names the transition's direction while pre_unpatch waits (transition_target: $tt)"
 
 # 7. Released: the allocation completes, the unpatch runs and finishes, rmmod.
 release
