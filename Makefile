@@ -17,7 +17,7 @@
 #   make support-matrix          rewrite README.md's support matrix from fleet/
 #   make vm KERNEL=deb11-5.10.0-46 [SCRIPT=file]   ad-hoc guest (harness/vm.sh)
 #   make kernels [KERNELS=...]   fetch/build matrix kernels into the cache
-#   make demo                    Debian 11 hanging (and surviving with lockfix) in a VM
+#   make demo                    the admin's story in a Debian 11 system VM (bugs, install, status, fixed)
 KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build
 

@@ -77,6 +77,28 @@ if [ "$1" = --fleet ]; then
 			[ "$d" = vetted ] || problem "expectations.tsv expects $module to patch $kernel, but fleet/vetted.tsv says '${d:-nothing}'"
 		fi
 	done < <(awk -F'\t' '!/^#/ && NF >= 4 { print $1 "\t" $2 "\t" $3 "\t" $4 }' "$LOCKFIX_EXPECTATIONS")
+	# Each may_skip line names an entry script of its test, known conditions, and an ERE
+	# for the skip's reason (harness/verdict.sh skip_allowed).
+	for t in $known_tests; do
+		f=$LOCKFIX_ROOT/selftests/$t/may_skip
+		[ -f "$f" ] || continue
+		progs=$(sed -n 's/^TEST_PROGS *[:+]\{0,1\}= *//p' "$LOCKFIX_ROOT/selftests/$t/Makefile" 2>/dev/null | tr ' ' '\n')
+		while IFS=$'\t' read -r prog conds why; do
+			in_list "$prog" "$progs" || problem "selftests/$t/may_skip: '$prog' is not in its TEST_PROGS"
+			for c in ${conds//,/ }; do
+				case "$c" in no-module|lockdep|not-lockdep|prefix|not-prefix) ;;
+				*) problem "selftests/$t/may_skip: $prog: unknown condition '$c'" ;;
+				esac
+			done
+			if [ -z "$why" ]; then
+				problem "selftests/$t/may_skip: $prog: no reason ERE (third column): the skip would never be allowed"
+			else
+				erc=0
+				grep -Eq -- "$why" </dev/null 2>/dev/null || erc=$?
+				[ $erc -le 1 ] || problem "selftests/$t/may_skip: $prog: bad ERE '$why'"
+			fi
+		done < <(awk -F'\t' '!/^#/ && NF' "$f")
+	done
 	# The generated tables take every vetted build (no stale facts, no missing symbol).
 	for fix in $fixes; do
 		warn=$(sh "$LOCKFIX_ROOT/common/gen-vetted.sh" "$fix" "$LOCKFIX_ROOT" "${LOCKFIX_CANDIDATE:-}" 2>&1 >/dev/null) ||
