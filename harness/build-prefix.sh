@@ -8,7 +8,8 @@
 # stderr as "lockfix: skip: ..."), 2 error.
 # Source: Debian's linux-source-<series> package at the exact version in matrix.tsv, with
 # harness/prefix/*.patch applied (the project's own reverts of c495dcd6fbe1 and 28307d938fb2),
-# configured as x86_64_defconfig + kvm_guest.config + the row's fragments.  The result is keyed
+# configured as x86_64_defconfig + kvm_guest.config + the tests' selftests/*/config + the
+# row's fragments.  The result is keyed
 # by all of those inputs (lib.sh prefix_key): a changed revert or fragment rebuilds, an
 # unchanged one never does.  One patched source tree serves every variant (O= build dirs).
 set -euo pipefail
@@ -109,6 +110,7 @@ log "configuring $1 in $obj"
 make -s -C "$src" O="$obj" x86_64_defconfig >/dev/null
 make -s -C "$src" O="$obj" kvm_guest.config >/dev/null
 frags=()
+for f in $(prefix_test_configs); do frags+=("$f"); done
 IFS=, read -r -a names <<<"$M_EXTRA"
 for f in "${names[@]}"; do frags+=("$LOCKFIX_HARNESS/prefix/$f"); done
 echo "CONFIG_LOCALVERSION=\"$localversion\"" >"$dest/localversion.fragment"

@@ -62,6 +62,10 @@ host_toolchain() {
 # Inputs of a pre-fix kernel build: source version, patches, config fragments, the host
 # toolchain (host_toolchain), and the build recipe's version (PREFIX_RECIPE in build-prefix.sh: bump it when a change to that
 # script changes what gets built; comment or message edits then do not cost a rebuild).
+# prefix_test_configs: the tests' kernel requirements (selftests/<test>/config, kselftest
+# style), merged into every pre-fix kernel before the row's own fragments.
+prefix_test_configs() { ls "$LOCKFIX_ROOT"/selftests/*/config 2>/dev/null || true; }
+
 prefix_key() {
 	local frags=() f recipe
 	IFS=, read -r -a frags <<<"$M_EXTRA"
@@ -69,6 +73,7 @@ prefix_key() {
 	{
 		echo "$M_PACKAGES $M_RELEASE recipe=$recipe"
 		echo "toolchain=$(host_toolchain)"
+		for f in $(prefix_test_configs); do echo "${f#"$LOCKFIX_ROOT"/}"; cat "$f"; done
 		cat "$LOCKFIX_HARNESS"/prefix/*.patch
 		for f in "${frags[@]}"; do cat "$LOCKFIX_HARNESS/prefix/$f"; done
 	} | sha256sum | cut -c1-16
