@@ -86,7 +86,7 @@ judge() {
 		echo "MISS $fix: $what: did not report (log $log)"
 	elif [ "$phase" = stock ]; then
 		if grep -q "^demo: $fix: .*lockfix: bug-reproduced" "$log"; then
-			echo "OK $fix: $what: the bug, as expected on stock $rel: $(grep -m1 -o "lockfix: bug-reproduced.*" "$log" | cut -c25- | cut -c1-110)"
+			echo "OK $fix: $what: the bug, as expected on stock $rel: $(grep -m1 "^demo: $fix: .*lockfix: bug-reproduced" "$log" | sed 's/.*lockfix: bug-reproduced //' | cut -c1-110)"
 		else
 			echo "MISS $fix: $what: the bug did not reproduce (exit $rc)"
 		fi
