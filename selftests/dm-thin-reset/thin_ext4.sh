@@ -68,7 +68,6 @@ thin_skip_if_deadlocked
 case=ext4-fc-evict
 say() { echo "# $*"; }
 run() { out=$("$@" 2>&1) || { say "command failed: $*"; echo "$out" | sed 's/^/#   /'; return 1; }; }
-pool_table() { echo "0 $DATA thin-pool $M/${P}_meta $M/${P}_data 128 0 1 skip_block_zeroing"; }
 md5() { md5sum <"$1" | cut -d' ' -f1; }
 dirty_kb() { awk '/^(Dirty|Writeback):/ { n += $2 } END { print n + 0 }' /proc/meminfo; }
 
@@ -80,13 +79,8 @@ t_start=$(thin_now_ms)
 # 1. pool, thin device with ext4 (fast_commit), a synced file, and a file written since
 # that the flusher cleaned (pages and inode) without a journal commit
 why=
-run dmsetup create ${P}_meta --table "0 $META linear $LF_DEV 0" &&
-run dmsetup create ${P}_data --table "0 $DATA linear $LF_DEV $META" &&
 run dmsetup create ${P}_err --table "0 $META error" &&
-run dd if=/dev/zero of=$M/${P}_meta bs=4096 count=1 conv=fsync &&
-run dmsetup create ${P}_pool --table "$(pool_table)" &&
-run dmsetup message ${P}_pool 0 "create_thin 0" &&
-run dmsetup create ${P}_thin --table "0 $THIN thin $M/${P}_pool 0" &&
+run thin_mkpool_empty $P 0 $THIN &&
 run mkfs.ext4 -q -F -b 4096 -O fast_commit -E lazy_itable_init=0,lazy_journal_init=1,nodiscard $M/${P}_thin &&
 run mount -t ext4 -o commit=600,noatime,noinit_itable $M/${P}_thin "$mnt" || why="setup failed"
 [ -z "$why" ] && { run dd if=/dev/urandom of="$mnt/data" bs=1M count=8 &&
@@ -223,7 +217,7 @@ lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "thin_dump maps what was mapped
 
 # 6. the synced file reads back (mounted read-only, journal not replayed)
 why=
-if run dmsetup create ${P}_pool --table "$(pool_table)" &&
+if run dmsetup create ${P}_pool --table "$(thin_pool_table $P)" &&
    run dmsetup create ${P}_thin --table "0 $THIN thin $M/${P}_pool 0"; then
 	if run mount -t ext4 -o ro,noload $M/${P}_thin "$mnt"; then
 		got=$(md5 "$mnt/data")

@@ -2,16 +2,23 @@
 # Shell helpers shared by the dm-thin-reset entry scripts; sourced after ../lib/lockfix.sh.
 # Pools live on slices of $LF_DEV: $META metadata sectors, then $DATA data sectors.
 
-# thin_mkpool NAME OFFSET: NAME_meta, NAME_data (dm-linear at sector OFFSET of $LF_DEV),
-# NAME_pool (64 KiB blocks) and thin device 0 as NAME_thin with 1 MiB written and flushed
+# thin_pool_table NAME: the table of NAME_pool (64 KiB blocks, no zeroing) over its slices.
+thin_pool_table() { echo "0 $DATA thin-pool /dev/mapper/$1_meta /dev/mapper/$1_data 128 0 1 skip_block_zeroing"; }
+
+# thin_mkpool_empty NAME OFFSET [SECTORS]: NAME_meta, NAME_data (dm-linear at sector OFFSET
+# of $LF_DEV), NAME_pool and thin device 0 as NAME_thin (SECTORS long, default $DATA),
+# nothing written to it.  thin_mkpool NAME OFFSET: the same with 1 MiB written and flushed
 # (a committed transaction).  Status 1 when any step fails.
-thin_mkpool() {
+thin_mkpool_empty() {
 	dmsetup create $1_meta --table "0 $META linear $LF_DEV $2" &&
 	dmsetup create $1_data --table "0 $DATA linear $LF_DEV $(($2 + META))" &&
 	dd if=/dev/zero of=/dev/mapper/$1_meta bs=4096 count=1 conv=fsync 2>/dev/null &&
-	dmsetup create $1_pool --table "0 $DATA thin-pool /dev/mapper/$1_meta /dev/mapper/$1_data 128 0 1 skip_block_zeroing" &&
+	dmsetup create $1_pool --table "$(thin_pool_table $1)" &&
 	dmsetup message $1_pool 0 "create_thin 0" &&
-	dmsetup create $1_thin --table "0 $DATA thin /dev/mapper/$1_pool 0" &&
+	dmsetup create $1_thin --table "0 ${3:-$DATA} thin /dev/mapper/$1_pool 0"
+}
+thin_mkpool() {
+	thin_mkpool_empty $1 $2 &&
 	dd if=/dev/urandom of=/dev/mapper/$1_thin bs=1M count=1 conv=fsync 2>/dev/null
 }
 
