@@ -22,7 +22,7 @@ rel=$(cat "$kdir/release")
 tools=(/bin/busybox /sbin/mkfs.btrfs /bin/btrfs /sbin/dmsetup /usr/sbin/pdata_tools
 	/sbin/losetup /sbin/mkfs.ext4 /sbin/e2fsck /bin/kmod /usr/bin/fio /bin/bash)
 # Modules the tests use; their dependencies and soft dependencies come along.
-mods=(virtio_pci virtio_blk loop btrfs dm_mod dm_thin_pool dm_flakey dm_delay dm_bufio dm_persistent_data
+mods=(virtio_pci virtio_blk loop btrfs ext4 dm_mod dm_thin_pool dm_flakey dm_delay dm_bufio dm_persistent_data
 	crc32c_generic blake2b_generic xxhash_generic sha256_generic)
 
 have=()

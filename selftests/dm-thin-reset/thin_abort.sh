@@ -36,6 +36,7 @@
 # thin_repair recovers it) and the data written before the failure reads back intact.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/lockfix.sh"
+. "$here/thin_lib.sh"
 
 SETTLE=${LOCKFIX_HANG_SETTLE:-30}	# seconds before a blocked worker may count as hung
 LIMIT=${LOCKFIX_HANG_LIMIT:-180}	# give up (plain failure, never "bug") after this
@@ -66,47 +67,10 @@ if [ $MODE = unpatchlate ]; then
 	dmsetup targets 2>/dev/null | grep -q '^delay' || lf_skip "no dm delay target in this kernel"
 fi
 
-now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 say() { echo "# $*"; }
 run() { out=$("$@" 2>&1) || { say "command failed: $*"; echo "$out" | sed 's/^/#   /'; return 1; }; }
-pool_table() { echo "0 $DATA thin-pool $M/${P}_meta $M/${P}_data 128 0 1 skip_block_zeroing"; }
-pool_mode() { timeout 20 dmsetup status ${P}_pool 2>/dev/null | awk '{ print ($4 == "Fail") ? "Fail" : $8 }'; }
-meta_table() {	# linear | error | flakey
-	run dmsetup suspend ${P}_meta &&
-	case "$1" in
-	error) run dmsetup load ${P}_meta --table "0 $META error" ;;
-	flakey) run dmsetup load ${P}_meta --table "0 $META flakey $LF_DEV 0 0 3600 1 error_writes" ;;
-	*) run dmsetup load ${P}_meta --table "0 $META linear $LF_DEV 0" ;;
-	esac
-	r=$?
-	run dmsetup resume ${P}_meta && [ $r = 0 ]
-}
-# stack_of PID: one line, frames joined (for comparing and matching)
-stack_of() { tr '\n' ' ' <"/proc/$1/stack" 2>/dev/null; }
-state_of() { sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null; }
-# The pool worker: the task whose stack has dm_pool_abort_metadata.
-abort_task() {
-	for d in /proc/[0-9]*; do
-		grep -q dm_pool_abort_metadata "$d/stack" 2>/dev/null && { echo "${d#/proc/}"; return; }
-	done
-}
-# wait_for CONDITION-COMMAND SECONDS
-wait_for() {
-	i=0
-	while ! sh -c "$1" >/dev/null 2>&1; do
-		[ $i -ge $(($2 * 5)) ] && return 1
-		sleep 0.2
-		i=$((i + 1))
-	done
-}
-dump_stack() { say "$2 (pid $1, state $(state_of "$1")):"; sed 's/^/#     /' "/proc/$1/stack" 2>/dev/null; }
-
-# One reproduced deadlock per boot: it keeps shrinker_rwsem (and so every later pool
-# creation, which registers a shrinker) blocked for good.
-marker=${TMPDIR:-/tmp}/lockfix-dm-thin-deadlocked
-w=$(abort_task)
-[ -f "$marker" ] || [ -n "$w" ] &&
-	lf_skip "an earlier case left this kernel deadlocked ($(cat "$marker" 2>/dev/null || echo "pid $w in dm_pool_abort_metadata"))"
+meta_table() { thin_meta $P 0 "$1"; }
+thin_skip_if_deadlocked
 
 lf_scratch_dev 2048
 lf_plan 6
@@ -116,15 +80,10 @@ want=$(md5sum <"$pat" | cut -d' ' -f1)
 
 # 1. pool, thin device, data written and flushed (a committed transaction)
 why=
-run dmsetup create ${P}_meta --table "0 $META linear $LF_DEV 0" &&
-run dmsetup create ${P}_data --table "0 $DATA linear $LF_DEV $META" &&
-run dd if=/dev/zero of=$M/${P}_meta bs=4096 count=1 conv=fsync &&
-run dmsetup create ${P}_pool --table "$(pool_table)" &&
-run dmsetup message ${P}_pool 0 "create_thin 0" &&
-run dmsetup create ${P}_thin --table "0 $THIN thin $M/${P}_pool 0" &&
+run thin_mkpool_empty $P 0 $THIN &&
 run dd if="$pat" of=$M/${P}_thin bs=1M conv=fsync || why="setup failed"
 sleep 2
-[ -z "$why" ] && [ "$(pool_mode)" != rw ] && why="pool not rw: $(dmsetup status ${P}_pool 2>&1)"
+[ -z "$why" ] && [ "$(thin_mode $P)" != rw ] && why="pool not rw: $(dmsetup status ${P}_pool 2>&1)"
 if [ -n "$why" ]; then
 	lf_result 1 "setup: thin pool, 8 MiB written and flushed" "$why"
 	exit "$(lf_exit)"
@@ -136,17 +95,17 @@ if [ $MODE = preabort ]; then
 	case=preabort-close
 	why=
 	echo 0 >$lp/enabled || why="cannot disable $lpname"
-	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 60 || why="unpatching did not finish"; }
-	[ -z "$why" ] && { wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
+	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="unpatching did not finish"; }
+	[ -z "$why" ] && { lf_wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
 	[ -z "$why" ] && { meta_table error || why="cannot switch the metadata slice to dm-error"; }
 	dmesg_before=$(dmesg | wc -l)
 	[ -z "$why" ] && dd if=/dev/zero of=$M/${P}_thin bs=4096 count=1 seek=16384 conv=fsync 2>/dev/null &&
 		why="a write + fsync on the failed pool succeeded"
-	[ -z "$why" ] && { wait_for "dmsetup status ${P}_pool | grep -q Fail" 30 || why="pool not in Fail mode"; }
+	[ -z "$why" ] && { lf_wait_for "dmsetup status ${P}_pool | grep -q Fail" 30 || why="pool not in Fail mode"; }
 	[ -z "$why" ] && { dmesg | tail -n +"$((dmesg_before + 1))" | grep -q 'failed to abort metadata transaction' ||
 		why="the unpatched abort did not fail"; }
 	[ -z "$why" ] && { insmod "$lpko" || why="insmod $lpko failed"; }
-	[ -z "$why" ] && { wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="patching transition did not finish"; }
+	[ -z "$why" ] && { lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60 || why="patching transition did not finish"; }
 	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed unpatched, livepatch loaded again" "$why"
 	[ -z "$why" ] || exit "$(lf_exit)"
 # 2 (unpatchlate). the abort fails while the unpatch transition waits for it
@@ -162,16 +121,16 @@ elif [ $MODE = unpatchlate ]; then
 	dmesg_before=$(dmesg | wc -l)
 	dd if=/dev/zero of=$M/${P}_thin bs=4096 count=1 seek=16384 conv=fsync 2>/dev/null &
 	ddp=$!
-	[ -z "$why" ] && { wait_for "[ -n \"\$(grep -l dm_pool_abort_metadata /proc/[0-9]*/stack 2>/dev/null)\" ]" 30 ||
+	[ -z "$why" ] && { lf_wait_for "[ -n \"\$(grep -l dm_pool_abort_metadata /proc/[0-9]*/stack 2>/dev/null)\" ]" 30 ||
 		why="the pool worker never entered the abort"; }
 	[ -z "$why" ] && { echo 0 >$lp/enabled || why="cannot disable $lpname"; }
-	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 90 || why="unpatching did not finish"; }
+	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 90 || why="unpatching did not finish"; }
 	wait $ddp 2>/dev/null
 	log=$(dmesg | tail -n +"$((dmesg_before + 1))")
 	[ -z "$why" ] && ! echo "$log" | grep -q 'failed to abort metadata transaction' && why="the abort did not fail"
 	[ -z "$why" ] && ! echo "$log" | grep -q 'handed back during the unpatch transition' &&
 		why="the late failed pool was not handed back"
-	[ -z "$why" ] && { wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
+	[ -z "$why" ] && { lf_wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
 	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed during the unpatch transition, livepatch unloaded" "$why"
 	[ -z "$why" ] || exit "$(lf_exit)"
 # 2 (unpatch). an abort fails under the patch, then the livepatch goes away
@@ -182,13 +141,13 @@ elif [ $MODE = unpatch ]; then
 	dmesg_before=$(dmesg | wc -l)
 	[ -z "$why" ] && dd if=/dev/zero of=$M/${P}_thin bs=4096 count=1 seek=16384 conv=fsync 2>/dev/null &&
 		why="a write + fsync on the failed pool succeeded"
-	[ -z "$why" ] && { wait_for "dmsetup status ${P}_pool | grep -q Fail" 30 || why="pool not in Fail mode"; }
+	[ -z "$why" ] && { lf_wait_for "dmsetup status ${P}_pool | grep -q Fail" 30 || why="pool not in Fail mode"; }
 	[ -z "$why" ] && [ "$(cat /sys/module/$lpname/parameters/aborts)" -lt 1 ] && why="the abort did not go through the livepatch"
 	[ -z "$why" ] && { echo 0 >$lp/enabled || why="cannot disable $lpname"; }
-	[ -z "$why" ] && { wait_for "[ ! -d $lp ]" 60 || why="unpatching did not finish"; }
+	[ -z "$why" ] && { lf_wait_for "[ ! -d $lp ]" 60 || why="unpatching did not finish"; }
 	[ -z "$why" ] && { dmesg | tail -n +"$((dmesg_before + 1))" | grep -q 'handed back in the unpatched' ||
 		why="the failed pool was not handed back at unpatch"; }
-	[ -z "$why" ] && { wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
+	[ -z "$why" ] && { lf_wait_for "rmmod $lpname" 30 || why="rmmod $lpname failed"; }
 	lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "$case: abort failed patched, livepatch disabled and unloaded" "$why"
 	[ -z "$why" ] || exit "$(lf_exit)"
 else
@@ -201,35 +160,19 @@ else
 	echo 131072 >$hp/sector
 	dmesg_before=$(dmesg | wc -l)
 	echo 1 >$hp/arm
-	t0=$(now_ms)
+	t0=$(thin_now_ms)
 	sh -c 'echo 2 > /proc/sys/vm/drop_caches' &
 	dc=$!
-	hung= prev= stable=0 st=
-	while :; do
-		st=$(cat $hp/state)
-		case "$st" in done*) break ;; esac
-		el=$(( $(now_ms) - t0 ))
-		if [ $el -ge $((SETTLE * 1000)) ]; then
-			w=$(abort_task)
-			ws=$([ -n "$w" ] && stack_of "$w")
-			ds=$(stack_of $dc)
-			if [ -n "$w" ] && [ "$(state_of "$w")" = D ] && [ "$(state_of $dc)" = D ] &&
-			   echo "$ws" | grep -q 'register_shrinker' &&
-			   echo "$ds" | grep -q 'lockfix_thin_shrink_scan' && echo "$ds" | grep -q 'shrink_slab'; then
-				if [ "$ws" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
-				prev=$ws
-				[ $stable -ge 3 ] && { hung=1; break; }
-			fi
-		fi
-		[ $el -ge $((LIMIT * 1000)) ] && break
-		sleep 1
-	done
-	el=$(( $(now_ms) - t0 ))
+	hung=
+	thin_watch "grep -q '^done' $hp/state" $dc 'lockfix_thin_shrink_scan' 'shrink_slab'
+	[ $? = 1 ] && hung=1 w=$THIN_W
+	st=$(cat $hp/state)
+	el=$(( $(thin_now_ms) - t0 ))
 	if [ -n "$hung" ]; then
-		dump_stack "$w" "pool worker"
-		dump_stack $dc "drop_caches"
+		thin_show_stack "$w" "pool worker"
+		thin_show_stack $dc "drop_caches"
 		say "lockfix: bug-reproduced dm-thin-reset/$case: pool worker blocked in (un)register_shrinker under dm_pool_abort_metadata while shrink_slab waits on thin I/O (stable for $((el / 1000)) s)"
-		echo "$case: pool worker $w, drop_caches $dc" >"$marker"
+		thin_mark_deadlocked "$case: pool worker $w, drop_caches $dc"
 	lf_result 1 "$case: metadata failure under shrink_slab, no hang" "deadlock"
 		for c in "teardown: dmsetup remove" "metadata restored: thin_check clean" "metadata maps the flushed 8 MiB (thin_dump)" "data flushed before the failure reads back"; do
 			lf_result 4 "$c" "pool deadlocked"
@@ -239,9 +182,9 @@ else
 	case "$st" in
 	done*) ;;
 	*)
-		w=$(abort_task)
-		[ -n "$w" ] && dump_stack "$w" "abort task"
-		dump_stack $dc "drop_caches"
+		w=$(thin_abort_task)
+		[ -n "$w" ] && thin_show_stack "$w" "abort task"
+		thin_show_stack $dc "drop_caches"
 		lf_result 1 "$case: metadata failure under shrink_slab, no hang" "no completion after $((el / 1000)) s, state '$st' (no deadlock signature)"
 		exit "$(lf_exit)"
 		;;
@@ -254,13 +197,13 @@ else
 	wait $dc 2>/dev/null
 	mode= i=0
 	while [ $i -lt 60 ]; do
-		mode=$(pool_mode)
+		mode=$(thin_mode $P)
 		[ "$mode" = Fail ] && break
 		[ $MODE = flakey ] && [ "$mode" = ro ] && break
 		sleep 0.5
 		i=$((i + 1))
 	done
-	fail_ms=$(( $(now_ms) - t0 ))
+	fail_ms=$(( $(thin_now_ms) - t0 ))
 	err=$(echo "$st" | sed -n 's/.*err=\(-*[0-9]*\).*/\1/p')
 	bio_ms=$(echo "$st" | sed -n 's/.*ms=\([0-9]*\).*/\1/p')
 	log=$(dmesg | tail -n +"$((dmesg_before + 1))")
@@ -310,7 +253,7 @@ if [ -z "$why" ] && { [ $MODE = unpatch ] || [ $MODE = unpatchlate ]; }; then
 	dmesg | tail -n +"$((dmesg_before + 1))" | grep -q 'leaked' && why="dm-bufio reports leaked clients/buffers"
 	# Reload for the scripts after (checked: see thin_lib.sh thin_unload_stack).
 	modprobe dm_thin_pool 2>/dev/null || why=${why:-"modprobe dm_thin_pool failed"}
-	{ insmod "$lpko" 2>/dev/null && wait_for "[ \$(cat $lp/transition) = 0 ]" 60; } ||
+	{ insmod "$lpko" 2>/dev/null && lf_wait_for "[ \$(cat $lp/transition) = 0 ]" 60; } ||
 		why=${why:-"reloading $lpname failed (insmod, or its transition did not finish)"}
 fi
 if [ -z "$why" ] && [ $MODE = preabort ]; then
@@ -342,25 +285,14 @@ fi
 lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "metadata restored: thin_check clean" "$why"
 mapped=
 if [ -z "$why" ]; then
-	mapped=$(thin_dump $M/${P}_meta 2>/dev/null | awk '
-		/<device / { dev = ($0 ~ /dev_id="0"/) }
-		dev && /<range_mapping / {
-			match($0, /origin_begin="[0-9]+"/); o = substr($0, RSTART + 14, RLENGTH - 15) + 0
-			match($0, /length="[0-9]+"/); l = substr($0, RSTART + 8, RLENGTH - 9) + 0
-			for (b = o; b < o + l && b < 128; b++) m++
-		}
-		dev && /<single_mapping / {
-			match($0, /origin_block="[0-9]+"/); o = substr($0, RSTART + 14, RLENGTH - 15) + 0
-			if (o < 128) m++
-		}
-		END { print m + 0 }')
+	mapped=$(thin_mapped $M/${P}_meta 0 128)
 	[ "$mapped" = 128 ] || why="thin device 0 maps $mapped of the 128 flushed blocks"
 fi
 lf_result "$([ -z "$why" ] && echo 0 || echo 1)" "metadata maps the flushed 8 MiB (thin_dump)" "$why"
 
 # 5. the committed data reads back
 why=
-if run dmsetup create ${P}_pool --table "$(pool_table)" &&
+if run dmsetup create ${P}_pool --table "$(thin_pool_table $P)" &&
    run dmsetup create ${P}_thin --table "0 $THIN thin $M/${P}_pool 0"; then
 	got=$(dd if=$M/${P}_thin bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
 	[ "$got" = "$want" ] || why="md5 $got, written $want"

@@ -1,18 +1,24 @@
 # SPDX-License-Identifier: GPL-2.0
-# Shell helpers shared by the dm-thin-reset entry scripts that build their own pools
-# (thin_abort_many.sh, thin_abort_unpatchbusy.sh); sourced after ../lib/lockfix.sh.
+# Shell helpers shared by the dm-thin-reset entry scripts; sourced after ../lib/lockfix.sh.
 # Pools live on slices of $LF_DEV: $META metadata sectors, then $DATA data sectors.
 
-# thin_mkpool NAME OFFSET: NAME_meta, NAME_data (dm-linear at sector OFFSET of $LF_DEV),
-# NAME_pool (64 KiB blocks) and thin device 0 as NAME_thin with 1 MiB written and flushed
+# thin_pool_table NAME: the table of NAME_pool (64 KiB blocks, no zeroing) over its slices.
+thin_pool_table() { echo "0 $DATA thin-pool /dev/mapper/$1_meta /dev/mapper/$1_data 128 0 1 skip_block_zeroing"; }
+
+# thin_mkpool_empty NAME OFFSET [SECTORS]: NAME_meta, NAME_data (dm-linear at sector OFFSET
+# of $LF_DEV), NAME_pool and thin device 0 as NAME_thin (SECTORS long, default $DATA),
+# nothing written to it.  thin_mkpool NAME OFFSET: the same with 1 MiB written and flushed
 # (a committed transaction).  Status 1 when any step fails.
-thin_mkpool() {
+thin_mkpool_empty() {
 	dmsetup create $1_meta --table "0 $META linear $LF_DEV $2" &&
 	dmsetup create $1_data --table "0 $DATA linear $LF_DEV $(($2 + META))" &&
 	dd if=/dev/zero of=/dev/mapper/$1_meta bs=4096 count=1 conv=fsync 2>/dev/null &&
-	dmsetup create $1_pool --table "0 $DATA thin-pool /dev/mapper/$1_meta /dev/mapper/$1_data 128 0 1 skip_block_zeroing" &&
+	dmsetup create $1_pool --table "$(thin_pool_table $1)" &&
 	dmsetup message $1_pool 0 "create_thin 0" &&
-	dmsetup create $1_thin --table "0 $DATA thin /dev/mapper/$1_pool 0" &&
+	dmsetup create $1_thin --table "0 ${3:-$DATA} thin /dev/mapper/$1_pool 0"
+}
+thin_mkpool() {
+	thin_mkpool_empty $1 $2 &&
 	dd if=/dev/urandom of=/dev/mapper/$1_thin bs=1M count=1 conv=fsync 2>/dev/null
 }
 
@@ -39,4 +45,96 @@ thin_unload_stack() {
 	modprobe dm_thin_pool 2>/dev/null || THIN_WHY="${THIN_WHY:+$THIN_WHY; }modprobe dm_thin_pool failed"
 	{ insmod "$LF_LP_KO" 2>/dev/null && lf_wait_for "[ \$(cat $LF_LP_DIR/transition) = 0 ]" 60; } ||
 		THIN_WHY="${THIN_WHY:+$THIN_WHY; }reloading $LF_LP_NAME failed (insmod, or its transition did not finish)"
+}
+
+# thin_meta NAME OFFSET linear|error|flakey: NAME_meta (the metadata slice at sector OFFSET
+# of $LF_DEV, $META sectors) becomes that table (flakey: reads work, writes fail).
+thin_meta() {
+	dmsetup suspend $1_meta || return 1
+	case "$3" in
+	error) dmsetup load $1_meta --table "0 $META error" ;;
+	flakey) dmsetup load $1_meta --table "0 $META flakey $LF_DEV $2 0 3600 1 error_writes" ;;
+	*) dmsetup load $1_meta --table "0 $META linear $LF_DEV $2" ;;
+	esac
+	_r=$?
+	dmsetup resume $1_meta && [ $_r = 0 ]
+}
+
+# thin_mode NAME: NAME_pool's mode (rw, ro, out_of_data_space, Fail).
+thin_mode() { timeout 20 dmsetup status $1_pool 2>/dev/null | awk '{ print ($4 == "Fail") ? "Fail" : $8 }'; }
+
+# thin_mapped META DEV [LIMIT]: how many blocks thin_dump of metadata device META maps for
+# thin device DEV (only virtual blocks below LIMIT, when given).
+# thin_maps META DEV: its mappings, one "virtual data" line per block.
+thin_maps() {
+	thin_dump "$1" 2>/dev/null | awk -v want="dev_id=\"$2\"" '
+		function v(k) { match($0, k "=\"[0-9]+\""); return substr($0, RSTART + length(k) + 2, RLENGTH - length(k) - 3) + 0 }
+		/<device / { dev = index($0, want) > 0 }
+		dev && /<range_mapping / { for (i = 0; i < v("length"); i++) print v("origin_begin") + i, v("data_begin") + i }
+		dev && /<single_mapping / { print v("origin_block"), v("data_block") }'
+}
+thin_mapped() { thin_maps "$1" "$2" | awk -v lim="${3:--1}" 'lim < 0 || $1 < lim { n++ } END { print n + 0 }'; }
+
+# Hang detection, for the scripts that provoke the deadlock.  The pool worker is the task
+# whose stack has dm_pool_abort_metadata.
+thin_now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+thin_stack() { tr '\n' ' ' <"/proc/$1/stack" 2>/dev/null; }
+thin_state() { sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null; }
+thin_abort_task() {
+	for _d in /proc/[0-9]*; do
+		grep -q dm_pool_abort_metadata "$_d/stack" 2>/dev/null && { echo "${_d#/proc/}"; return; }
+	done
+}
+thin_show_workers() {	# every task in dm-thin's worker or a pool metadata operation
+	for _d in /proc/[0-9]*; do
+		grep -Eq 'do_worker|dm_pool_' "$_d/stack" 2>/dev/null && thin_show_stack "${_d#/proc/}" "pool task"
+	done
+}
+thin_show_stack() { echo "# $2 (pid $1, state $(thin_state "$1")):"; sed 's/^/#     /' "/proc/$1/stack" 2>/dev/null; }
+
+# One reproduced deadlock per boot: it keeps shrinker_rwsem (and so every later pool
+# creation or mount, which registers a shrinker) blocked for good.
+# thin_skip_if_deadlocked: SKIP when an earlier script left it; thin_mark_deadlocked TEXT.
+THIN_MARKER=${TMPDIR:-/tmp}/lockfix-dm-thin-deadlocked
+thin_skip_if_deadlocked() {
+	_w=$(thin_abort_task)
+	[ -f "$THIN_MARKER" ] || [ -n "$_w" ] &&
+		lf_skip "an earlier case left this kernel deadlocked ($(cat "$THIN_MARKER" 2>/dev/null || echo "pid $_w in dm_pool_abort_metadata"))"
+}
+thin_mark_deadlocked() { echo "$*" >"$THIN_MARKER"; }
+
+# thin_watch DONE READER ERE...: poll once a second until the shell condition DONE holds
+# (status 0), or the deadlock is seen (status 1): after $SETTLE s the pool worker (pid in
+# THIN_W) and task READER are both in D state, the worker's stack has register_shrinker,
+# READER's stack matches every ERE, and both stacks stayed the same for 3 more samples.
+# Status 2 after $LIMIT s without either (a plain failure, never "bug").  THIN_EL: seconds
+# waited; THIN_SEEN=1 when any sample found READER's stack matching every ERE (it was in
+# the dangerous wait: a run that never got there proves nothing either way).
+thin_watch() {
+	_done=$1 _rd=$2
+	shift 2
+	_t0=$(thin_now_ms) _prev= _stable=0 THIN_SEEN=
+	while :; do
+		_el=$(( $(thin_now_ms) - _t0 ))
+		THIN_EL=$((_el / 1000))
+		eval "$_done" >/dev/null 2>&1 && return 0
+		_rs=$(thin_stack "$_rd")
+		_ok=1
+		for _re; do echo "$_rs" | grep -Eq "$_re" || _ok=; done
+		[ -n "$_ok" ] && THIN_SEEN=1
+		if [ -n "$_ok" ] && [ $_el -ge $((SETTLE * 1000)) ]; then
+			THIN_W=$(thin_abort_task)
+			_ws=$([ -n "$THIN_W" ] && thin_stack "$THIN_W")
+			if [ -n "$THIN_W" ] && [ "$(thin_state "$THIN_W")" = D ] && [ "$(thin_state "$_rd")" = D ] &&
+			   echo "$_ws" | grep -q register_shrinker; then
+				if [ "$_ws|$_rs" = "$_prev" ]; then _stable=$((_stable + 1)); else _stable=0; fi
+				_prev="$_ws|$_rs"
+				[ $_stable -ge 3 ] && return 1
+			else
+				_stable=0 _prev=
+			fi
+		fi
+		[ $_el -ge $((LIMIT * 1000)) ] && return 2
+		sleep 1
+	done
 }
