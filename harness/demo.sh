@@ -4,8 +4,8 @@
 # gcc-10, the kernel's headers), on one disk across three boots:
 #   1. stock Debian 11, lockfix not installed: the reproducers of fixes 2-4 (one case
 #      each) show the bugs: NOFS-scoped percpu allocations fail, an O_DIRECT read into an
-#      mmap of the same btrfs file hangs, a thin-pool metadata failure under shrink_slab
-#      deadlocks;
+#      mmap of the same btrfs file hangs, ext4 on a thin pool deadlocks when drop_caches
+#      evicts an inode in a fast commit while the pool's metadata disk fails;
 #   2. apt install ./lockfix_*.deb ./lockfix-dkms_*.deb: DKMS builds in the guest;
 #   3. reboot: lockfix.service applied the fixes, `lockfix status` says so, and the same
 #      reproducers pass.
@@ -47,8 +47,8 @@ build=$("$LOCKFIX_HARNESS/build.sh" "$kernel")
 cp -a "$build/selftests" "$out/job/selftests"
 
 # The reproducers, in the guest: percpu (no disk), dio (btrfs on a loop file), then
-# dm-thin (the scratch disk) last: its deadlock leaves shrinker_rwsem wanted for write, so
-# a later mount would block on register_shrinker.
+# dm-thin (ext4 on a thin pool on the scratch disk, thin_ext4.sh) last: its deadlock
+# leaves shrinker_rwsem wanted for write, so a later mount would block on register_shrinker.
 repro_job() {	# PHASE
 	local status= end='exit 0'
 	[ "$1" = stock ] || status='lockfix status 2>&1 | sed "s/^/demo: status: /"; echo "demo: status exit ${PIPESTATUS[0]}"'
@@ -69,7 +69,7 @@ repro() {	# FIX SCRIPT [ARGS...]
 $status
 repro percpu-nofs ./nofs_fail.sh
 repro dio-nofault env -u LOCKFIX_SCRATCH_DEV ./dio_nofault.sh read-self-2m
-repro dm-thin-reset ./thin_abort.sh error
+repro dm-thin-reset ./thin_ext4.sh
 $end
 EOS
 }
@@ -80,7 +80,7 @@ judge() {
 	case $fix in
 	percpu-nofs) what="GFP_KERNEL percpu allocations in a NOFS/NOIO scope, past the populated chunks (9a5b183941b5)" ;;
 	dio-nofault) what="O_DIRECT read of 2 MiB into an mmap of the same btrfs range (51bd9563b678)" ;;
-	dm-thin-reset) what="thin-pool metadata failure while shrink_slab waits on thin I/O (d48300120627)" ;;
+	dm-thin-reset) what="ext4 on a thin pool: drop_caches evicts an inode in a fast commit while the metadata disk fails (d48300120627)" ;;
 	esac
 	if [ -z "$rc" ]; then
 		echo "MISS $fix: $what: did not report (log $log)"
