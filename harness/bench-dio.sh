@@ -42,7 +42,7 @@ ramp=1
 [[ "$runtime" =~ ^[1-9][0-9]*$ ]] || die "LOCKFIX_BENCH_RUNTIME must be a positive number of seconds, not '$runtime'"
 [[ "$delay" =~ ^[0-9]+$ ]] || die "LOCKFIX_BENCH_DELAY_MS must be a number of milliseconds, not '$delay'"
 matrix_row "$kernel" >/dev/null
-decision=$(awk -F'\t' -v k="$kernel" '$1 == "dio-nofault" && $2 == k { print $3 }' "$LOCKFIX_ROOT/fleet/vetted.tsv")
+decision=$(fleet_decision dio-nofault "$kernel")
 [ "$decision" = vetted ] || die "dio-nofault is '${decision:-not decided}' on $kernel in fleet/vetted.tsv: the module would refuse, nothing to compare (vetted: $(awk -F'\t' '$1 == "dio-nofault" && $3 == "vetted" { printf "%s ", $2 }' "$LOCKFIX_ROOT/fleet/vetted.tsv"))"
 [ -x /usr/bin/fio ] || die "/usr/bin/fio missing on the host (the guest gets the host's fio): run harness/setup-host.sh"
 command -v python3 >/dev/null || die "python3 missing on the host: run harness/setup-host.sh"

@@ -178,15 +178,13 @@ declare -A prepared skip_reason
 skip_notes=()
 prepare_kernel() {	# ID
 	local k=$1 krc=0 drc=0 frc=0 t0=$SECONDS
+	# For a kernel built in the background, kernel.sh waits for that build's lock, then
+	# finds it complete (or builds it here, with the error in this log, when it failed).
+	"$LOCKFIX_HARNESS/kernel.sh" "$k" >"$run/prepare-$k.log" 2>&1 || krc=$?
 	if [ -n "${deferred[$k]:-}" ]; then
-		# kernel.sh waits for the background build's lock, then finds it complete (or
-		# builds it here, with the error in this log, when the background build failed).
-		"$LOCKFIX_HARNESS/kernel.sh" "$k" >"$run/prepare-$k.log" 2>&1 || krc=$?
 		cat "$run/prepare-$k.background.log" >>"$run/prepare-$k.log" 2>/dev/null || true
 		emit "# stage: $k built in the background; waited $((SECONDS - t0)) s for it"
 		t0=$SECONDS
-	else
-		"$LOCKFIX_HARNESS/kernel.sh" "$k" >"$run/prepare-$k.log" 2>&1 || krc=$?
 	fi
 	if [ $krc = 4 ]; then
 		# A pinned package vanished from the registry: every scenario of this kernel is

@@ -24,7 +24,7 @@ matrix_row "$kernel"
 [ "$M_KIND" = debian ] || die "$kernel: the demo needs a Debian kernel (it is kind $M_KIND)"
 fixes="percpu-nofs dio-nofault dm-thin-reset"
 for f in $fixes; do
-	d=$(awk -F'\t' -v f="$f" -v k="$kernel" '!/^#/ && $1 == f && $2 == k { print $3 }' "$LOCKFIX_ROOT/fleet/vetted.tsv")
+	d=$(fleet_decision "$f" "$kernel")
 	[ "$d" = vetted ] || die "$kernel: $f is '${d:-not listed}' in fleet/vetted.tsv, not vetted: the demo shows fixes 2-4 on a kernel where all three are vetted (e.g. deb11-5.10.0-46)"
 done
 rel=$M_RELEASE

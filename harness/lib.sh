@@ -113,8 +113,6 @@ bench_medians() {
 		}' | sort
 }
 
-# Guests run one at a time on a host (../shared/README.md: concurrent TCG guests distort
-# timing and starve each other): every qemu launch holds this lock until it exits.
 # livepatch_tcg_thread TEST: the TCG threading (multi, single) selftests/TEST/settings asks
 # for rows that load a livepatch (default multi); check.sh and soak.sh read it.
 livepatch_tcg_thread() {
@@ -123,6 +121,14 @@ livepatch_tcg_thread() {
 	echo "${v:-multi}"
 }
 
+# fleet_decision FIX KERNEL: that pair's decision in fleet/vetted.tsv (vetted, fixed,
+# unsupported), empty when it has none.
+fleet_decision() {
+	awk -F'\t' -v f="$1" -v k="$2" '!/^#/ && $1 == f && $2 == k { print $3 }' "$LOCKFIX_ROOT/fleet/vetted.tsv"
+}
+
+# Guests run one at a time on a host (../shared/README.md: concurrent TCG guests distort
+# timing and starve each other): every qemu launch holds this lock until it exits.
 vm_lock_wait() {
 	mkdir -p "$LOCKFIX_CACHE"
 	exec 7>"$LOCKFIX_CACHE/vm.lock"

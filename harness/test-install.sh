@@ -26,11 +26,10 @@ case "$path" in dkms|modules) ;; *) die "path must be dkms or modules, not '$pat
 matrix_row "$kernel"
 [ "$M_KIND" = debian ] || die "$kernel: the install scenario needs a Debian kernel"
 rel=$M_RELEASE
-fleet=$LOCKFIX_ROOT/fleet/vetted.tsv
 # What status must say per fix, from the reviewed decisions (vetted + proof = applied).
 expected_state() {
 	local d
-	d=$(awk -F'\t' -v f="$1" -v k="$kernel" '!/^#/ && $1 == f && $2 == k { print $3 }' "$fleet")
+	d=$(fleet_decision "$1" "$kernel")
 	case "$d" in
 	vetted) echo applied ;;
 	fixed) echo not-needed ;;

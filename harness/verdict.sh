@@ -15,7 +15,7 @@
 # to patch ...", another fix's commit) is refused-for-another-reason.
 refusal_pattern() {
 	local d commit
-	d=$(awk -F'\t' -v f="$1" -v k="$2" '!/^#/ && $1 == f && $2 == k { print $3 }' "$LOCKFIX_ROOT/fleet/vetted.tsv")
+	d=$(fleet_decision "$1" "$2")
 	case "$d" in
 	fixed)
 		commit=$(sed -n 's/^#define UPSTREAM "\([0-9a-f]\{12\}\) .*/\1/p' "$LOCKFIX_ROOT/$1/livepatch.c" | head -1)
