@@ -77,12 +77,26 @@ load_module() {
 		return 1
 	fi
 	echo "# lockfix: module-loaded $name"
-	for ef in /sys/kernel/tracing/enabled_functions /sys/kernel/debug/tracing/enabled_functions; do
-		[ -r "$ef" ] || continue
-		# Patched functions show the livepatch core's ftrace ops (klp_ftrace_handler).
-		echo "# lockfix: module-functions $name: $(grep -i 'klp\|->' "$ef" | awk '{print $1}' | tr '\n' ' ')"
-		break
+	# Its functions (the klp sysfs dirs OBJECT/FUNC,SYMPOS) as tracing's enabled_functions
+	# shows them; an object module not loaded yet gets patched when it loads.
+	ef=
+	for f in /sys/kernel/tracing/enabled_functions /sys/kernel/debug/tracing/enabled_functions; do
+		[ -r "$f" ] && { ef=$f; break; }
 	done
+	fns=
+	for fd in "$lp"/*/*,*/; do
+		[ -d "$fd" ] || continue
+		obj=$(basename "$(dirname "$fd")") fn=$(basename "$fd")
+		fn=${fn%,*}
+		if [ "$obj" != vmlinux ] && [ ! -d "/sys/module/$obj" ]; then
+			fns="$fns $fn(when $obj loads)"
+		elif [ -n "$ef" ] && awk -v f="$fn" '$1 == f { n++ } END { exit !n }' "$ef"; then
+			fns="$fns $fn"
+		else
+			fns="$fns $fn(not in ${ef:-enabled_functions})"
+		fi
+	done
+	echo "# lockfix: module-functions $name:$fns"
 }
 
 timeout_of() {

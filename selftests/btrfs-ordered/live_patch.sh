@@ -59,6 +59,10 @@ elif ! ot_round || ! ot_conclusive; then
 	lf_result 1 "loaded after btrfs: fixed again" "round failed ($OT_RESULT)"
 elif [ "$OT_EARLY" = 0 ] && [ "$OT_ZSLOT" != X ]; then
 	lf_result 0 "loaded after btrfs: fixed again"
+elif ot_deadlock; then
+	# with the patch live again, the deadlock itself: the module does not fix it
+	echo "# lockfix: bug-reproduced btrfs-ordered/reloaded: X freed inside its worker's ordered loop with the patch loaded again; Z got slot $OT_ZSLOT and waited ${OT_ZWAIT} ms behind X's worker"
+	lf_result 1 "loaded after btrfs: fixed again" "$OT_RESULT"
 else
 	lf_result 1 "loaded after btrfs: fixed again" "$OT_RESULT"
 fi

@@ -29,13 +29,11 @@ while [ "$i" -le "$rounds" ]; do
 		lf_result 1 "$name" "unreadable result line ($OT_RESULT)"
 	elif ! ot_conclusive; then
 		lf_result 1 "$name" "inconclusive: Y's ordered part did not run on X's worker ($OT_RESULT)"
-	elif [ "$OT_EARLY" = 1 ] && { [ "$OT_ZSLOT" != X ] || [ "$OT_ZWAIT" -lt 4000 ]; }; then
-		# The early free alone is not the deadlock: Z must also get X's address and be
-		# held behind X's worker (the workqueue's non-reentrancy), for the 5 s bound.
-		lf_result 1 "$name" "X freed early, but Z did not stall behind X's worker (slot $OT_ZSLOT, ${OT_ZWAIT} ms): inconclusive"
-	elif [ "$OT_EARLY" = 1 ]; then
+	elif ot_deadlock; then
 		echo "# lockfix: bug-reproduced btrfs-ordered/round-$i: X freed inside its worker's ordered loop; Z got slot $OT_ZSLOT and waited ${OT_ZWAIT} ms behind X's worker"
 		lf_result 1 "$name" "X freed early"
+	elif [ "$OT_EARLY" = 1 ]; then
+		lf_result 1 "$name" "X freed early, but Z did not stall behind X's worker (slot $OT_ZSLOT, ${OT_ZWAIT} ms): inconclusive"
 	elif [ "$OT_ZSLOT" = X ] || [ "$OT_ZWAIT" -ge 4000 ]; then
 		lf_result 1 "$name" "Z stalled although X was not freed early ($OT_RESULT)"
 	else

@@ -24,3 +24,9 @@ ot_round() {
 
 # ot_conclusive: the round did what it is meant to (Y's ordered part on X's worker).
 ot_conclusive() { [ "$OT_XTO" = 0 ] && [ "$OT_SAME" = 1 ]; }
+
+# ot_deadlock: the round showed the upstream deadlock, all three parts: X freed inside
+# its worker's ordered loop, Z given X's address, and Z held >= 4 s behind X's worker (the
+# workqueue's non-reentrancy; the module bounds the wait at 5 s).  The early free alone
+# is not the deadlock.
+ot_deadlock() { [ "$OT_EARLY" = 1 ] && [ "$OT_ZSLOT" = X ] && lf_is_number "$OT_ZWAIT" && [ "$OT_ZWAIT" -ge 4000 ]; }

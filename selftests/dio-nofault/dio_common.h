@@ -25,7 +25,7 @@ static const char *const fault_frames[] = {
 static const char *const lock_wait_frames[] = {
 	"lock_extent_bits", "wait_extent_bit", "btrfs_start_ordered_extent",
 	"btrfs_lock_and_flush_ordered_range", NULL };
-static const struct hangwatch_sig dio_fault_sig = { dio_frames, fault_frames, lock_wait_frames };
+static const struct hangwatch_sig dio_fault_sig = { { dio_frames, fault_frames, lock_wait_frames } };
 
 /* The 8-byte word a file holds at `off` under `seed` (splitmix64-like, per seed/offset). */
 static uint64_t pattern_word(unsigned int seed, off_t off)

@@ -133,9 +133,7 @@ sh -c "echo 3 >/proc/sys/vm/drop_caches; echo \$? >$dcrc" &
 dc=$!
 thin_watch "[ -s $dcrc ]" $dc 'shrink_slab' 'super_cache_scan' 'ext4_evict_inode' 'ext4_fc_del'
 r=$?
-if [ $r = 1 ]; then
-	thin_show_stack "$THIN_W" "pool worker"
-	thin_show_stack $dc "drop_caches"
+if [ $r = 1 ]; then	# hangwatch printed the pool worker's and drop_caches' stacks
 	thin_show_stack $fs "fsync"
 	say "lockfix: bug-reproduced dm-thin-reset/$case: pool worker blocked in register_shrinker under dm_pool_abort_metadata while shrink_slab (ext4 inode eviction, ext4_fc_del) waits for the fast commit's writes to the thin device (stable for $THIN_EL s)"
 	thin_mark_deadlocked "$case: pool worker $THIN_W, drop_caches $dc"
@@ -149,7 +147,6 @@ fi
 if [ $r = 2 ]; then
 	w=$(thin_abort_task)
 	[ -n "$w" ] && thin_show_stack "$w" "abort task"
-	thin_show_stack $dc "drop_caches"
 	thin_show_stack $fs "fsync"
 	lf_result 1 "$case: metadata failure under ext4 eviction in shrink_slab, no hang" \
 		"drop_caches not done after $THIN_EL s (no deadlock signature)"

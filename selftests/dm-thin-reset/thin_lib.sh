@@ -75,16 +75,15 @@ thin_maps() {
 }
 thin_mapped() { thin_maps "$1" "$2" | awk -v lim="${3:--1}" 'lim < 0 || $1 < lim { n++ } END { print n + 0 }'; }
 
-# Hang detection, for the scripts that provoke the deadlock.  The pool worker is the task
-# whose stack has dm_pool_abort_metadata.
+# Hang detection, for the scripts that provoke the deadlock: lib/hangwatch, the tests' one
+# detector.  The pool worker of the deadlock waits for shrinker_rwsem to (un)register
+# dm-bufio's shrinker inside the metadata abort (exact frames: the livepatch's
+# klpp_dm_pool_abort_metadata is none of them, and never registers a shrinker).
+[ -x "$LF_HANGWATCH" ] || lf_fail "$LF_HANGWATCH missing (built and installed by selftests/Makefile)"
+THIN_WORKER_FRAMES='rwsem_down_write_slowpath,register_shrinker|unregister_shrinker,dm_pool_abort_metadata'
 thin_now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
-thin_stack() { tr '\n' ' ' <"/proc/$1/stack" 2>/dev/null; }
 thin_state() { sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null; }
-thin_abort_task() {
-	for _d in /proc/[0-9]*; do
-		grep -q dm_pool_abort_metadata "$_d/stack" 2>/dev/null && { echo "${_d#/proc/}"; return; }
-	done
-}
+thin_abort_task() { "$LF_HANGWATCH" find dm_pool_abort_metadata | head -1; }
 thin_show_workers() {	# every task in dm-thin's worker or a pool metadata operation
 	for _d in /proc/[0-9]*; do
 		grep -Eq 'do_worker|dm_pool_' "$_d/stack" 2>/dev/null && thin_show_stack "${_d#/proc/}" "pool task"
@@ -103,38 +102,25 @@ thin_skip_if_deadlocked() {
 }
 thin_mark_deadlocked() { echo "$*" >"$THIN_MARKER"; }
 
-# thin_watch DONE READER ERE...: poll once a second until the shell condition DONE holds
-# (status 0), or the deadlock is seen (status 1): after $SETTLE s the pool worker (pid in
-# THIN_W) and task READER are both in D state, the worker's stack has register_shrinker,
-# READER's stack matches every ERE, and both stacks stayed the same for 3 more samples.
-# Status 2 after $LIMIT s without either (a plain failure, never "bug").  THIN_EL: seconds
-# waited; THIN_SEEN=1 when any sample found READER's stack matching every ERE (it was in
-# the dangerous wait: a run that never got there proves nothing either way).
+# thin_watch DONE READER FRAME...: hangwatch until the shell condition DONE holds (status
+# 0), or the deadlock is seen (status 1): after $SETTLE s the pool worker (its pid in
+# THIN_W) is in D state with THIN_WORKER_FRAMES and task READER in D state with every
+# FRAME, both stacks unchanged for 3 more one-second samples; their stacks are printed.
+# Status 2 after $LIMIT s without either (a plain failure, never "bug"; READER's stack is
+# printed).  THIN_EL: seconds waited; THIN_SEEN=1 when a sample found READER's stack with
+# every FRAME (it was in the dangerous wait: a run that never got there proves nothing
+# either way).
 thin_watch() {
 	_done=$1 _rd=$2
 	shift 2
-	_t0=$(thin_now_ms) _prev= _stable=0 THIN_SEEN=
-	while :; do
-		_el=$(( $(thin_now_ms) - _t0 ))
-		THIN_EL=$((_el / 1000))
-		eval "$_done" >/dev/null 2>&1 && return 0
-		_rs=$(thin_stack "$_rd")
-		_ok=1
-		for _re; do echo "$_rs" | grep -Eq "$_re" || _ok=; done
-		[ -n "$_ok" ] && THIN_SEEN=1
-		if [ -n "$_ok" ] && [ $_el -ge $((SETTLE * 1000)) ]; then
-			THIN_W=$(thin_abort_task)
-			_ws=$([ -n "$THIN_W" ] && thin_stack "$THIN_W")
-			if [ -n "$THIN_W" ] && [ "$(thin_state "$THIN_W")" = D ] && [ "$(thin_state "$_rd")" = D ] &&
-			   echo "$_ws" | grep -q register_shrinker; then
-				if [ "$_ws|$_rs" = "$_prev" ]; then _stable=$((_stable + 1)); else _stable=0; fi
-				_prev="$_ws|$_rs"
-				[ $_stable -ge 3 ] && return 1
-			else
-				_stable=0 _prev=
-			fi
-		fi
-		[ $_el -ge $((LIMIT * 1000)) ] && return 2
-		sleep 1
-	done
+	_frames=$(echo "$*" | tr ' ' ',')
+	_hw=$("$LF_HANGWATCH" -s "$SETTLE" -l "$LIMIT" -u "$_done" "reader=$_rd:$_frames" "worker=any:$THIN_WORKER_FRAMES")
+	_r=$?
+	echo "$_hw" | grep '^#'
+	_last=$(echo "$_hw" | grep '^hangwatch: ' | tail -1)
+	THIN_EL=$(lf_field waited "$_last") THIN_W=$(lf_field worker "$_last") THIN_SEEN=
+	case ",$(lf_field seen "$_last")," in *,reader,*) THIN_SEEN=1 ;; esac
+	[ "$THIN_W" = 0 ] && THIN_W=
+	case $_r in 0|1|2) return $_r ;; esac
+	lf_fail "hangwatch failed (status $_r): $_hw"
 }

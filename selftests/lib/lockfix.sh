@@ -8,6 +8,10 @@ KSFT_XFAIL=2
 KSFT_XPASS=3
 KSFT_SKIP=4
 
+# The tests' one hang detector (lib/hangwatch.c; its criteria in lib/hangwatch.h), beside
+# this file: every entry script sources it as "$here/../lib/lockfix.sh".
+LF_HANGWATCH=${LOCKFIX_HANGWATCH:-${here:-.}/../lib/hangwatch}
+
 lf_skip() { echo "# SKIP: $*"; exit $KSFT_SKIP; }
 lf_fail() { echo "# FAIL: $*"; exit $KSFT_FAIL; }
 
