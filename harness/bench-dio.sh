@@ -28,6 +28,7 @@
 # Run with nothing else on the host: TCG guest timing follows host load (../shared/README.md).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$LOCKFIX_HARNESS/bench-lib.sh"
 
 usage() { awk 'NR >= 3 && !/^#/ { exit } NR >= 3 { sub(/^# ?/, ""); print }' "$0" >&2; exit 2; }
 case "${1:-}" in -h|--help) usage ;; -*) die "unknown option $1 (see $0 --help)" ;; esac
@@ -49,32 +50,19 @@ command -v python3 >/dev/null || die "python3 missing on the host: run harness/s
 
 job=$(mktemp)
 trap 'rm -f "$job"' EXIT
-cat >"$job" <<'EOS'
-#!/bin/bash
+{ echo '#!/bin/bash'; echo "$BENCH_GUEST_LIBS"; cat <<'EOS'; } >"$job"
 # Guest side of harness/bench-dio.sh: ROUNDS RUNTIME RAMP DELAY_MS
 set -u
 rounds=$1 runtime=$2 ramp=$3 delay=$4
 name=lockfix_dio_nofault
-ko=/lockfix/modules/$name.ko
-lp=/sys/kernel/livepatch/$name
 par=/sys/module/$name/parameters
 rss=/lockfix/selftests/dio-nofault/dio_rss
 mnt=/mnt/bench
-fail() { echo "bench-error: $*" >&2; exit 3; }
-# wait_for CONDITION SECONDS
-wait_for() {
-	local i=0
-	while ! eval "$1"; do
-		[ $i -ge $(($2 * 5)) ] && return 1
-		sleep 0.2
-		i=$((i + 1))
-	done
-}
+fail() { bench_fail "$@"; }
 
 command -v fio >/dev/null || fail "no fio in the guest (harness/mkinitramfs.sh copies the host's /usr/bin/fio)"
 v=$(fio --version 2>&1) || fail "fio does not run in the guest: $v"
 echo "bench-info fio $v"
-[ -f $ko ] || fail "$ko was not built for this kernel"
 [ -x $rss ] || fail "$rss missing from the selftests build"
 modprobe btrfs || fail "modprobe btrfs failed"
 modprobe dm_delay || fail "modprobe dm_delay failed (no dm-delay target in this kernel)"
@@ -107,9 +95,11 @@ uring-write-128k-qd32 io_uring write 128k 32 wfile
 sync-randread-4k psync randread 4k 1 rfile
 sync-read-1m psync read 1m 1 rfile"
 
-# fiojob ROUND VARIANT NAME ENGINE RW BS IODEPTH FILE: one terse result line
+# fiojob ROUND VARIANT NAME ENGINE RW BS IODEPTH FILE: the terse result line (bench-fio,
+# for the record) and the figure: "bench ROUND VARIANT NAME VALUE", IOPS for the random
+# reads, MiB/s otherwise (terse v3: read KiB/s and IOPS fields 7, 8; write 48, 49).
 fiojob() {
-	local out line
+	local out line f err
 	out=$(fio --name="$3" --filename="$mnt/$8" --size=256M --direct=1 --ioengine="$4" \
 		--rw="$5" --bs="$6" --iodepth="$7" --time_based --runtime="$runtime" \
 		--ramp_time="$ramp" --randrepeat=0 --norandommap --thread \
@@ -117,39 +107,35 @@ fiojob() {
 		fail "fio $3 ($2, round $1) failed: $(echo "$out" | tail -3 | tr '\n' ' ')"
 	line=$(echo "$out" | grep '^3;' | tail -1)
 	[ -n "$line" ] || fail "fio $3 ($2, round $1) printed no result: $(echo "$out" | tail -3 | tr '\n' ' ')"
+	err=$(echo "$line" | cut -d';' -f5)
+	[ "$err" = 0 ] || fail "fio $3 ($2, round $1) reported error $err"
+	case "$3" in
+	*randread*) f=8 ;;	# read IOPS
+	*write*) f=48 ;;	# write KiB/s
+	*) f=7 ;;		# read KiB/s
+	esac
 	echo "bench-fio $1 $2 $3 $line"
+	echo "$line" | awk -F';' -v f=$f -v r="$1" -v v="$2" -v n="$3" \
+		'{ printf "bench %s %s %s %.2f\n", r, v, n, f == 8 ? $f : $f / 1024 }'
 }
 
-loaded=0
-load() {
-	insmod $ko || fail "insmod $ko failed: $(dmesg | tail -3 | tr '\n' ' ')"
-	wait_for '[ "$(cat $lp/transition 2>/dev/null)" = 0 ]' 60 || fail "patch transition not done after 60 s"
-	[ "$(cat $lp/enabled)" = 1 ] || fail "$name loaded but not enabled"
-	loaded=1
-}
-unload() {
-	echo 0 >$lp/enabled || fail "cannot disable $name"
-	wait_for '[ ! -d $lp ]' 60 || fail "unpatch transition not done after 60 s (transition=$(cat $lp/transition 2>&1))"
-	wait_for 'rmmod $name 2>/dev/null' 30 || fail "rmmod $name failed"
-	loaded=0
-}
-
-# phase ROUND VARIANT: every workload once.  Patched: a fresh insmod, so the module's
-# counters cover this phase only; the pins figure goes first, alone.
-phase() {
+# measure ROUND VARIANT: every workload once (bench_rounds loads the livepatch fresh for
+# "patched", so the module's counters cover this phase only); the pins figure goes first,
+# alone.
+measure() {
 	local r=$1 v=$2 out peak
-	[ $v = patched ] && load
 	out=$($rss $mnt/small 1024) || fail "dio_rss ($v, round $r) failed: $out"
 	peak=n/a
 	[ $v = patched ] && [ -r $par/pinned_pages_peak ] && peak=$(cat $par/pinned_pages_peak)
 	echo "bench-pins $r $v $out peak=$peak"
+	echo "bench $r $v pins-rss $(lf_field pages "$out")"
+	lf_is_number "$peak" && echo "bench $r $v pins-peak $peak"
 	echo "$workloads" | while read -r n e rw bs qd f; do
 		fiojob $r $v $n $e $rw $bs $qd $f || exit 3
 	done || exit 3
 	if [ $v = patched ]; then
 		echo "bench-count $r $v$(for c in pinned_dios buffered_fallbacks pinned_pages_peak; do
 			printf ' %s=%s' $c "$(cat $par/$c 2>/dev/null || echo n/a)"; done)"
-		unload
 	fi
 }
 
@@ -165,40 +151,26 @@ done
 echo "$workloads" | while read -r n e rw bs qd f; do
 	fiojob 0 warmup $n $e $rw $bs $qd $f || exit 3
 done || exit 3
-for r in $(seq $rounds); do
-	if [ $((r % 2)) = 1 ]; then
-		phase $r unpatched
-		phase $r patched
-	else
-		phase $r patched
-		phase $r unpatched
-	fi
-	echo "bench-round $r done"
-done
+bench_rounds $rounds $name measure
 umount $mnt
 dmsetup remove lfslow
 echo "bench-done"
 EOS
 
-stamp=$(date +%Y%m%d-%H%M%S)
-mkdir -p "$LOCKFIX_OUT/bench"
-log=$LOCKFIX_OUT/bench/dio-$kernel-$stamp.log
 md=$LOCKFIX_OUT/bench/dio-$kernel.md
 # Guest watchdog: set-up, then per phase the pins read, 14 fio jobs (runtime + ramp +
 # fio start-up under TCG) and a patch transition; generous, a hang is reported anyway.
 limit=$((600 + (rounds * 2 + 1) * (14 * (runtime + ramp + 15) + 180)))
-log "bench-dio: $kernel, $rounds rounds, ${runtime}+${ramp} s per fio job, ${delay} ms dm-delay (about $(((rounds * 2 + 1) * 14 * (runtime + ramp + 2) / 60 + 2)) min); log $log"
-rc=0
-"$LOCKFIX_HARNESS/vm.sh" -q -t "$limit" -m 3072 -l "$log" "$kernel" "$job" "$rounds" "$runtime" "$ramp" "$delay" || rc=$?
-if [ $rc != 0 ]; then
-	tr -d '\r' <"$log" | grep '^bench-error' >&2 || true
-	echo "lockfix: error: benchmark VM failed (exit $rc; log $log)" >&2
-	exit 1
-fi
+log "bench-dio: $kernel, $rounds rounds, ${runtime}+${ramp} s per fio job, ${delay} ms dm-delay (about $(((rounds * 2 + 1) * 14 * (runtime + ramp + 2) / 60 + 2)) min)"
+bench_vm dio "$kernel" "$limit" "$job" "$rounds" "$runtime" "$ramp" "$delay"
+log=$BENCH_LOG
+medians=$(mktemp)
+trap 'rm -f "$job" "$medians"' EXIT
+bench_medians <"$log" >"$medians"
 
-python3 - "$log" "$md" "$kernel" "$rounds" "$runtime" "$delay" <<'EOPY'
-import re, statistics, sys, datetime
-log, md, kernel, rounds, runtime, delay = sys.argv[1:7]
+python3 - "$log" "$md" "$kernel" "$rounds" "$runtime" "$delay" "$medians" <<'EOPY'
+import re, sys, datetime
+log, md, kernel, rounds, runtime, delay, medians = sys.argv[1:8]
 rounds = int(rounds)
 lines = open(log, errors="replace").read().replace("\r", "").splitlines()
 
@@ -217,37 +189,21 @@ for eng, label in (("aio", "libaio"), ("uring", "io_uring")):
 WL += [("sync-randread-4k", "IOPS", "sync"), ("sync-read-1m", "MiB/s", "sync")]
 TARGET = {"async": 0.95, "sync": 0.98}
 
-vals = {}  # (workload, variant) -> [values by round]
+vals = {}  # (workload, variant) -> [values by round]: the guest's "bench R VARIANT METRIC VALUE"
+MED = {}   # (workload, variant) -> median, from bench_medians (harness/bench-lib.sh)
 fio_ver = "?"
 counts = []
 for ln in lines:
     if ln.startswith("bench-info fio "):
         fio_ver = ln.split()[2]
-    if ln.startswith("bench-fio "):
-        parts = ln.split(None, 4)
-        if len(parts) < 5:
-            die("truncated fio line: " + ln[:120])
-        _, r, var, name, terse = parts
-        f = terse.split(";")
-        if len(f) < 50 or f[0] != "3":
-            die("unparsable fio result for %s (%s, round %s): %s" % (name, var, r, terse[:120]))
-        if f[4] != "0":
-            die("fio %s (%s, round %s) reported error %s" % (name, var, r, f[4]))
-        write = "-write-" in name
-        bw_kib, iops = (float(f[47]), float(f[48])) if write else (float(f[6]), float(f[7]))
-        unit = next(u for n, u, _ in WL if n == name) if any(n == name for n, _, _ in WL) else None
-        if unit is None:
-            continue
-        vals.setdefault((name, var), []).append(iops if unit == "IOPS" else bw_kib / 1024)
-    if ln.startswith("bench-pins "):
-        p = ln.split()
-        kv = dict(x.split("=", 1) for x in p[3:])
-        vals.setdefault(("pins-rss", p[2]), []).append(int(kv["pages"]))
-        if p[2] == "patched":
-            pk = kv.get("peak", "n/a")
-            vals.setdefault(("pins-peak", "patched"), []).append(int(pk) if pk.isdigit() else None)
+    p = ln.split()
+    if len(p) == 5 and p[0] == "bench" and p[1].isdigit() and p[2] in ("unpatched", "patched"):
+        vals.setdefault((p[3], p[2]), []).append(float(p[4]))
     if ln.startswith("bench-count "):
         counts.append(ln.split(None, 1)[1])
+for ln in open(medians):
+    p = ln.split()
+    MED[(p[1], p[0])] = float(p[2])
 
 for name, _, _ in WL:
     for var in ("unpatched", "patched"):
@@ -258,8 +214,8 @@ for var in ("unpatched", "patched"):
     if len(vals.get(("pins-rss", var), [])) != rounds:
         die("pins %s: missing results (log %s)" % (var, log))
 
-def med(xs):
-    return statistics.median(xs)
+def med(name, var):
+    return MED[(name, var)]
 
 def fmt(x, unit):
     if x is None or isinstance(x, str):
@@ -271,7 +227,7 @@ def fmt(x, unit):
 rows, missed, met = [], [], 0
 for name, unit, kind in WL:
     u, p = vals[(name, "unpatched")], vals[(name, "patched")]
-    mu, mp = med(u), med(p)
+    mu, mp = med(name, "unpatched"), med(name, "patched")
     ratio = mp / mu if mu else float("inf")
     if kind:
         t = TARGET[kind]
@@ -287,7 +243,7 @@ for name, unit, kind in WL:
 # Pins: the original's RSS growth is what it holds (at most); the module must not hold more.
 u = vals[("pins-rss", "unpatched")]
 p = vals[("pins-rss", "patched")]
-mu, mp = med(u), med(p)
+mu, mp = med("pins-rss", "unpatched"), med("pins-rss", "patched")
 ok = mp <= mu
 rows.append(("pins-1g-read-4k-file", "pages", mu, mp, "%.3f" % (mp / mu) if mu else ("1.000" if not mp else "inf"),
              "<=1 (<= original)", "met" if ok else "MISSED", u, p))
@@ -295,8 +251,8 @@ met += ok
 if not ok:
     missed.append("pins-1g-read-4k-file")
 pk = vals.get(("pins-peak", "patched"), [])
-if pk and all(x is not None for x in pk):
-    mp = med(pk)
+if len(pk) == rounds:
+    mp = med("pins-peak", "patched")
     ok = mp <= mu
     rows.append(("pins-peak-counter", "pages", mu, mp, "%.3f" % (mp / mu) if mu else "inf",
                  "<=1 (<= original)", "met" if ok else "MISSED", u, pk))
@@ -305,7 +261,7 @@ if pk and all(x is not None for x in pk):
         missed.append("pins-peak-counter")
 else:
     rows.append(("pins-peak-counter", "pages", mu, None, "n/a", "<=1 (<= original)",
-                 "n/a (no pinned_pages_peak)", u, ["n/a"] * len(pk)))
+                 "n/a (no pinned_pages_peak)", u, ["n/a"] * rounds))
 
 def raw(xs, unit):
     return ",".join(fmt(x, unit) for x in xs)

@@ -98,21 +98,6 @@ kbuild_make_args() {
 	esac
 }
 
-# bench_medians < LOG: from guest lines "bench ROUND VARIANT METRIC VALUE", print one line
-# "VARIANT METRIC MEDIAN N" per variant and metric (the benchmark scripts' common step).
-bench_medians() {
-	tr -d '\r' | awk '
-		/^bench [0-9]+ / { k = $3 " " $4; v[k] = v[k] " " $5 }
-		END {
-			for (k in v) {
-				n = split(v[k], a, " ")
-				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
-					if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-				print k, (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2), n
-			}
-		}' | sort
-}
-
 # livepatch_tcg_thread TEST: the TCG threading (multi, single) selftests/TEST/settings asks
 # for rows that load a livepatch (default multi); check.sh and soak.sh read it.
 livepatch_tcg_thread() {

@@ -20,47 +20,29 @@ lf_scratch_dev 1024
 lf_mount_btrfs "$LF_DEV"
 lf_cycles
 lf_plan $((LF_CYCLES + 3))
-# Sync and async load until the cycles are done (a stop file ends each loop after its pass).
-stop=$(mktemp -u)
-bg_log=$(mktemp)
-( rc=0
-  while [ $rc = 0 ]; do
-	"$here/mmap_dio" -r 15 "$LF_MNT" anon-read-1m anon-write-1m || rc=$?
-	[ -e "$stop" ] && break
-  done
-  exit $rc ) >"$bg_log" 2>&1 &
-bg=$!
-async_log=$(mktemp)
+# The loads, pass after pass until the cycles are done: sync DIO through mmap_dio, and
+# async DIO at QD32 through dio_verify (every completion and byte checked).
 mkdir -p "$LF_MNT/async"
-( n=0
-  while [ ! -e "$stop" ]; do
-	"$here/dio_verify" "$LF_MNT/async" aio-qd32-read4k aio-qd32-write128k uring-qd32-read4k uring-qd32-write128k \
-		>>"$async_log" 2>&1 || { echo "ASYNC-FAILED pass $n" >>"$async_log"; break; }
-	n=$((n + 1))
-  done
-  echo "ASYNC-PASSES $n" >>"$async_log" ) &
-async=$!
+sync_pass() {
+	_out=$("$here/mmap_dio" -r 15 "$LF_MNT" anon-read-1m anon-write-1m 2>&1) || { echo "$_out" | tail -20; return 1; }
+}
+async_pass() {
+	_out=$("$here/dio_verify" "$LF_MNT/async" aio-qd32-read4k aio-qd32-write128k uring-qd32-read4k uring-qd32-write128k 2>&1) ||
+		{ echo "$_out" | grep -E '^(not ok|#)' | head -20; return 1; }
+}
+lf_load_start async_pass sync_pass
 
 lf_livepatch_cycles "I/O"
 
-touch "$stop"
-wait "$async"
-passes=$(sed -n 's/^ASYNC-PASSES //p' "$async_log")
-if ! grep -q '^ASYNC-FAILED' "$async_log" && [ "${passes:-0}" -ge 1 ]; then
-	lf_result 0 "async O_DIRECT (libaio, io_uring, QD32) during the cycles: $passes verified passes"
-else
-	grep -E '^(not ok|#|ASYNC)' "$async_log" | head -20 | sed 's/^/# /'
-	lf_result 1 "async O_DIRECT (libaio, io_uring, QD32) during the cycles" "${passes:-0} passes"
-fi
-rm -f "$async_log"
-
-if wait "$bg"; then
-	lf_result 0 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives"
-else
-	sed 's/^/# /' "$bg_log"
-	lf_result 1 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives"
-fi
-rm -f "$bg_log" "$stop"
+lf_load_stop
+case "$LF_LOAD_WHY" in
+*async_pass:*) lf_result 1 "async O_DIRECT (libaio, io_uring, QD32) during the cycles" "$LF_LOAD_PASSES_async_pass passes: $LF_LOAD_WHY" ;;
+*) lf_result 0 "async O_DIRECT (libaio, io_uring, QD32) during the cycles: $LF_LOAD_PASSES_async_pass verified passes" ;;
+esac
+case "$LF_LOAD_WHY" in
+*sync_pass:*) lf_result 1 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives" "$LF_LOAD_PASSES_sync_pass passes: $LF_LOAD_WHY" ;;
+*) lf_result 0 "O_DIRECT I/O during the cycles: every byte as buffered I/O gives ($LF_LOAD_PASSES_sync_pass passes)" ;;
+esac
 
 out=$("$here/mmap_dio" "$LF_MNT" read-self-2m write-self-2m 2>&1)
 if [ $? = 0 ]; then

@@ -88,30 +88,40 @@ lf_livepatch_cycles() {
 	done
 	return $_bad
 }
-# The load a live_toggle script runs while it cycles the livepatch.
-# lf_load_start FN: run the shell function FN PASS-NUMBER in the background, pass after
-# pass, until lf_load_stop; FN prints why on stdout and returns non-zero when a pass
-# fails, which ends the load.  lf_load_stop: stop, wait, set LF_LOAD_PASSES; status 1
-# (the reason in LF_LOAD_WHY, the load's last lines shown as "# ") when a pass failed or
-# none completed.
+# The loads a live_toggle script runs while it cycles the livepatch.
+# lf_load_start FN...: run each shell function FN PASS-NUMBER in the background, pass
+# after pass, until lf_load_stop; FN prints why on stdout and returns non-zero when a
+# pass fails, which ends that load.  lf_load_stop: stop, wait for every load, set
+# LF_LOAD_PASSES_<FN> (and LF_LOAD_PASSES, the first FN's); status 1 (the reason in
+# LF_LOAD_WHY, "FN: pass N: why; ...", a failed load's last lines shown as "# ") when a
+# pass failed or a load completed none.
 lf_load_start() {
-	LF_LOAD_LOG=$(mktemp) LF_LOAD_STOP=$(mktemp -u)
-	( _n=0
-	  while [ ! -e "$LF_LOAD_STOP" ]; do
-		_why=$("$1" "$_n") || { echo "LOAD-FAILED pass $_n: $_why"; break; }
-		_n=$((_n + 1))
-	  done
-	  echo "LOAD-PASSES $_n" ) >"$LF_LOAD_LOG" 2>&1 &
-	LF_LOAD_PID=$!
+	LF_LOAD_DIR=$(mktemp -d) LF_LOAD_PIDS= LF_LOAD_FNS="$*"
+	for _fn; do
+		( _n=0
+		  while [ ! -e "$LF_LOAD_DIR/stop" ]; do
+			_why=$("$_fn" "$_n") || { echo "LOAD-FAILED pass $_n: $_why"; break; }
+			_n=$((_n + 1))
+		  done
+		  echo "LOAD-PASSES $_n" ) >"$LF_LOAD_DIR/$_fn.log" 2>&1 &
+		LF_LOAD_PIDS="$LF_LOAD_PIDS $!"
+	done
 }
 lf_load_stop() {
-	touch "$LF_LOAD_STOP"
-	wait "$LF_LOAD_PID"
-	LF_LOAD_PASSES=$(sed -n 's/^LOAD-PASSES //p' "$LF_LOAD_LOG")
-	LF_LOAD_WHY=$(sed -n 's/^LOAD-FAILED //p' "$LF_LOAD_LOG" | head -1)
-	[ -z "$LF_LOAD_WHY" ] && [ "${LF_LOAD_PASSES:-0}" -lt 1 ] && LF_LOAD_WHY="no pass completed"
-	[ -n "$LF_LOAD_WHY" ] && sed 's/^/# /' "$LF_LOAD_LOG" | tail -5
-	rm -f "$LF_LOAD_LOG" "$LF_LOAD_STOP"
+	touch "$LF_LOAD_DIR/stop"
+	# shellcheck disable=SC2086
+	wait $LF_LOAD_PIDS
+	LF_LOAD_WHY= LF_LOAD_PASSES=
+	for _fn in $LF_LOAD_FNS; do
+		_log=$LF_LOAD_DIR/$_fn.log
+		_p=$(sed -n 's/^LOAD-PASSES //p' "$_log")
+		_w=$(sed -n 's/^LOAD-FAILED //p' "$_log" | head -1)
+		[ -z "$_w" ] && [ "${_p:-0}" -lt 1 ] && _w="no pass completed"
+		[ -n "$_w" ] && { LF_LOAD_WHY="${LF_LOAD_WHY:+$LF_LOAD_WHY; }$_fn: $_w"; sed 's/^/# /' "$_log" | tail -20; }
+		eval "LF_LOAD_PASSES_$_fn=\${_p:-0}"
+		[ -n "$LF_LOAD_PASSES" ] || LF_LOAD_PASSES=${_p:-0}
+	done
+	rm -rf "$LF_LOAD_DIR"
 	[ -z "$LF_LOAD_WHY" ]
 }
 lf_livepatch_load() {
