@@ -15,6 +15,7 @@
 # LOCKFIX_CANDIDATE (harness/vet.sh) exempts that kernel from needing a proof already.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$LOCKFIX_HARNESS/verdict.sh"	# skip_condition: the may_skip conditions
 
 usage() { sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -eq 1 ] || usage
@@ -86,9 +87,9 @@ if [ "$1" = --fleet ]; then
 		while IFS=$'\t' read -r prog conds why; do
 			in_list "$prog" "$progs" || problem "selftests/$t/may_skip: '$prog' is not in its TEST_PROGS"
 			for c in ${conds//,/ }; do
-				case "$c" in no-module|lockdep|not-lockdep|prefix|not-prefix) ;;
-				*) problem "selftests/$t/may_skip: $prog: unknown condition '$c'" ;;
-				esac
+				src=0
+				skip_condition "$c" - || src=$?
+				[ $src -le 1 ] || problem "selftests/$t/may_skip: $prog: unknown condition '$c'"
 			done
 			if [ -z "$why" ]; then
 				problem "selftests/$t/may_skip: $prog: no reason ERE (third column): the skip would never be allowed"

@@ -52,20 +52,26 @@ script_results() {
 # it when one of its conditions holds and the skip's reason matches its ERE; a line without
 # an ERE allows nothing (a skip for another reason, e.g. after a failed reload, fails the
 # row).  MODULE-EFFECTIVE is - when no module is loaded or it refused.
+# skip_condition COND MODULE-EFFECTIVE: does may_skip condition COND hold for the row
+# (matrix_row already read)?  Status 0 yes, 1 no, 2 COND is not a condition (facts-check
+# --fleet reports those).
+skip_condition() {
+	case "$1" in
+	no-module) [ "$2" = - ] ;;
+	lockdep) [[ "${M_RELEASE:-}" == *lockdep* ]] ;;
+	not-lockdep) [[ "${M_RELEASE:-}" != *lockdep* ]] ;;
+	prefix) [ "${M_KIND:-}" = prefix ] ;;
+	not-prefix) [ "${M_KIND:-}" != prefix ] ;;
+	*) return 2 ;;
+	esac
+}
 skip_allowed() {
-	local conds why c lockdep=0
+	local conds why c
 	matrix_row "$4"
-	[[ "$M_RELEASE" == *lockdep* ]] && lockdep=1
 	while IFS=$'\t' read -r conds why; do
 		[ -n "$why" ] && grep -Eq -- "$why" <<<"$5" || continue
 		for c in ${conds//,/ }; do
-			case "$c" in
-			no-module) [ "$3" = - ] && return 0 ;;
-			lockdep) [ $lockdep = 1 ] && return 0 ;;
-			not-lockdep) [ $lockdep = 0 ] && return 0 ;;
-			prefix) [ "$M_KIND" = prefix ] && return 0 ;;
-			not-prefix) [ "$M_KIND" != prefix ] && return 0 ;;
-			esac
+			skip_condition "$c" "$3" && return 0
 		done
 	done < <(awk -F'\t' -v p="$2" '!/^#/ && $1 == p { print $2 "\t" $3 }' "$LOCKFIX_ROOT/selftests/$1/may_skip" 2>/dev/null)
 	return 1
