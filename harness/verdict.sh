@@ -47,17 +47,14 @@ script_results() {
 		}' <<<"$1" | sed 's/:/\//'
 }
 
-# skip_allowed TEST PROG MODULE-EFFECTIVE KERNEL REASON: may this script skip here, for
-# that reason?  selftests/TEST/may_skip: a line "PROG<TAB>CONDITIONS<TAB>REASON-ERE" allows
-# it when one of its conditions holds and the skip's reason matches its ERE; a line without
-# an ERE allows nothing (a skip for another reason, e.g. after a failed reload, fails the
-# row).  MODULE-EFFECTIVE is - when no module is loaded or it refused.
-# skip_condition COND MODULE-EFFECTIVE: does may_skip condition COND hold for the row
-# (matrix_row already read)?  Status 0 yes, 1 no, 2 COND is not a condition (facts-check
-# --fleet reports those).
+# skip_condition COND MODULE-EFFECTIVE BUG-BEFORE: does may_skip condition COND hold for
+# the row (matrix_row already read; BUG-BEFORE 1 when an earlier script of the row
+# reproduced the bug)?  Status 0 yes, 1 no, 2 COND is not a condition (facts-check --fleet
+# reports those).
 skip_condition() {
 	case "$1" in
 	no-module) [ "$2" = - ] ;;
+	after-bug) [ "${3:-0}" = 1 ] ;;
 	lockdep) [[ "${M_RELEASE:-}" == *lockdep* ]] ;;
 	not-lockdep) [[ "${M_RELEASE:-}" != *lockdep* ]] ;;
 	prefix) [ "${M_KIND:-}" = prefix ] ;;
@@ -65,13 +62,20 @@ skip_condition() {
 	*) return 2 ;;
 	esac
 }
+
+# skip_allowed TEST PROG MODULE-EFFECTIVE KERNEL REASON BUG-BEFORE: may this script skip here, for
+# that reason?  selftests/TEST/may_skip: a line "PROG<TAB>CONDITIONS<TAB>REASON-ERE" allows
+# it when one of its conditions holds and the skip's reason matches its ERE; a line without
+# an ERE allows nothing (a skip for another reason, e.g. after a failed reload, fails the
+# row).  MODULE-EFFECTIVE is - when no module is loaded or it refused; BUG-BEFORE as for
+# skip_condition.
 skip_allowed() {
 	local conds why c
 	matrix_row "$4"
 	while IFS=$'\t' read -r conds why; do
 		[ -n "$why" ] && grep -Eq -- "$why" <<<"$5" || continue
 		for c in ${conds//,/ }; do
-			skip_condition "$c" "$3" && return 0
+			skip_condition "$c" "$3" "${6:-0}" && return 0
 		done
 	done < <(awk -F'\t' -v p="$2" '!/^#/ && $1 == p { print $2 "\t" $3 }' "$LOCKFIX_ROOT/selftests/$1/may_skip" 2>/dev/null)
 	return 1
@@ -111,11 +115,14 @@ verdict() {
 	bad=$(awk '$1 == "fail" { print $2 }' <<<"$results" | tr '\n' ' ')
 	[ -z "$bad" ] || { echo "${prefix}fail(${bad% })"; return; }
 	# A skip counts only where the test declares it may happen (selftests/*/may_skip).
-	bad= effective=$module
+	# A deadlock stays for the rest of the boot: the scripts after one that reproduced the
+	# bug may skip for that reason where their may_skip says after-bug.
+	bad= effective=$module bug_before=0
 	[ -n "$prefix" ] && effective=-
 	while read -r r name why; do
+		[ "$r" = bug ] && bug_before=1
 		[ "$r" = skip ] || continue
-		skip_allowed "${name%%/*}" "${name#*/}" "$effective" "$kernel" "$why" || bad+="$name: $why, "
+		skip_allowed "${name%%/*}" "${name#*/}" "$effective" "$kernel" "$why" "$bug_before" || bad+="$name: $why, "
 	done <<<"$results"
 	[ -z "$bad" ] || { echo "${prefix}skipped-required(${bad%, })"; return; }
 	if grep -q '^bug ' <<<"$results"; then

@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/thin_lib.sh"
 
 lf_require_root
+thin_skip_if_deadlocked	# one deadlock per boot: the pool cannot be set up after one
 lf_livepatch_require lockfix_dm_thin_reset
 lf_require_cmd dmsetup dd cmp timeout
 export DM_DISABLE_UDEV=1

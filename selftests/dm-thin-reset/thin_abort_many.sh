@@ -18,6 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 N=${1:-66}
 lf_is_number "$N" && [ "$N" -ge 1 ] && [ "$N" -le 150 ] || { echo "usage: $0 [POOLS 1..150]" >&2; exit 2; }
 lf_require_root
+thin_skip_if_deadlocked	# one deadlock per boot: the pool cannot be set up after one
 lf_livepatch_require lockfix_dm_thin_reset
 lf_require_cmd dmsetup dd timeout
 export DM_DISABLE_UDEV=1
