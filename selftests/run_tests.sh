@@ -108,11 +108,11 @@ timeout_of() {
 # waiting for it, report it, and go on.
 run_prog() {
 	dir=$1 prog=$2 limit=$3
-	rcfile=$(mktemp) pidfile=$(mktemp)
+	rcfile=$(mktemp) pidfile=$(mktemp) outfile=$(mktemp)
 	# Its own session and process group (setsid): on timeout the whole group is killed,
 	# children included (tasks in D state stay, and are reported).
 	( setsid sh -c 'echo $$ >"$1"; cd "$2" && exec "./$3"' _ "$pidfile" "$dir" "$prog"
-	  echo $? >"$rcfile" ) 2>&1 | prefix &
+	  echo $? >"$rcfile" ) 2>&1 | tee "$outfile" | prefix &
 	waited=0
 	while [ ! -s "$rcfile" ] && [ $waited -lt $((limit * 2)) ]; do
 		sleep 0.5
@@ -127,7 +127,11 @@ run_prog() {
 		sleep 0.2	# let the prefixer drain
 		rc=$(cat "$rcfile")
 	fi
-	rm -f "$rcfile" "$pidfile"
+	# The bug reproduced: its deadlocked tasks stay for the rest of the boot, and the
+	# test's later scripts may skip for it (lf_skip_after_bug; may_skip: after-bug).
+	bug=$(grep -m1 'lockfix: bug-reproduced ' "$outfile" | sed 's/.*lockfix: bug-reproduced \([^ :]*\).*/\1/')
+	[ -n "$bug" ] && [ -z "${LOCKFIX_BUG_SEEN:-}" ] && LOCKFIX_BUG_SEEN="$prog: $bug"
+	rm -f "$rcfile" "$pidfile" "$outfile"
 	RC=$rc
 }
 
@@ -143,6 +147,8 @@ done
 echo "1..$total"
 failed=0
 for t in $tests; do
+	LOCKFIX_BUG_SEEN=	# per test: what its scripts reproduced so far in this boot
+	export LOCKFIX_BUG_SEEN
 	limit=$(timeout_of "$here/$t")
 	limit=${limit:-45}
 	for prog in $(cat "$here/$t/TEST_PROGS"); do
