@@ -30,7 +30,7 @@
 # PREFLUSH|FUA and waits.  The pool worker's commit fails and it aborts the transaction.
 # Unpatched 5.10: the abort calls register_shrinker() -> down_write(&shrinker_rwsem) and
 # waits for the reader, which waits for the worker: deadlock (reported as bug-reproduced
-# once the worker's stack shows dm_pool_abort_metadata + (un)register_shrinker, stable).
+# once hangwatch sees the worker in that wait, thin_lib.sh THIN_WORKER_FRAMES, stable).
 # Fixed: the pool fails cleanly, the write returns an error, drop_caches returns, the
 # devices can be removed, and with the metadata slice restored thin_check is clean (a
 # repair does not count) and the data written before the failure reads back intact.

@@ -77,13 +77,18 @@ thin_mapped() { thin_maps "$1" "$2" | awk -v lim="${3:--1}" 'lim < 0 || $1 < lim
 
 # Hang detection, for the scripts that provoke the deadlock: lib/hangwatch, the tests' one
 # detector.  The pool worker of the deadlock waits for shrinker_rwsem to (un)register
-# dm-bufio's shrinker inside the metadata abort (exact frames: the livepatch's
-# klpp_dm_pool_abort_metadata is none of them, and never registers a shrinker).
+# dm-bufio's shrinker, creating or destroying a bufio client inside the metadata abort
+# that metadata_operation_failed() started.  Exact frames, none of them a function the
+# livepatch replaces: the fix never re-creates the client there (d48300120627 resets it),
+# while a replacement that did (the old code, e.g. a mutant) still matches.
 [ -x "$LF_HANGWATCH" ] || lf_fail "$LF_HANGWATCH missing (built and installed by selftests/Makefile)"
-THIN_WORKER_FRAMES='rwsem_down_write_slowpath,register_shrinker|unregister_shrinker,dm_pool_abort_metadata'
+THIN_WORKER_FRAMES='rwsem_down_write_slowpath,register_shrinker|unregister_shrinker,dm_bufio_client_create|dm_bufio_client_destroy,metadata_operation_failed'
 thin_now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 thin_state() { sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null; }
-thin_abort_task() { "$LF_HANGWATCH" find dm_pool_abort_metadata | head -1; }
+# thin_abort_task: a task in a metadata abort, the original's or the livepatch's (reports);
+# thin_deadlocked_task: one in the deadlock's wait.
+thin_abort_task() { "$LF_HANGWATCH" find 'dm_pool_abort_metadata|klpp_dm_pool_abort_metadata' | head -1; }
+thin_deadlocked_task() { "$LF_HANGWATCH" find "$THIN_WORKER_FRAMES" | head -1; }
 thin_show_workers() {	# every task in dm-thin's worker or a pool metadata operation
 	for _d in /proc/[0-9]*; do
 		grep -Eq 'do_worker|dm_pool_' "$_d/stack" 2>/dev/null && thin_show_stack "${_d#/proc/}" "pool task"
@@ -96,9 +101,10 @@ thin_show_stack() { echo "# $2 (pid $1, state $(thin_state "$1")):"; sed 's/^/# 
 # thin_skip_if_deadlocked: SKIP when an earlier script left it; thin_mark_deadlocked TEXT.
 THIN_MARKER=${TMPDIR:-/tmp}/lockfix-dm-thin-deadlocked
 thin_skip_if_deadlocked() {
-	_w=$(thin_abort_task)
+	_w=$(thin_deadlocked_task)
 	[ -f "$THIN_MARKER" ] || [ -n "$_w" ] &&
-		lf_skip "an earlier case left this kernel deadlocked ($(cat "$THIN_MARKER" 2>/dev/null || echo "pid $_w in dm_pool_abort_metadata"))"
+		lf_skip "an earlier case left this kernel deadlocked ($(cat "$THIN_MARKER" 2>/dev/null || echo "pid $_w waits for shrinker_rwsem in a metadata abort"))"
+	return 0
 }
 thin_mark_deadlocked() { echo "$*" >"$THIN_MARKER"; }
 
