@@ -155,28 +155,33 @@ if [ -n "$only" ]; then
 	today=$(date -u +%Y-%m-%d)
 	merged() { awk -v k="$kernel" -v re="^($re)/" '
 		function mine(name) { return index(name, k "/") == 1 && substr(name, length(k) + 2) ~ re }
-		function flush() { if (sec_rows) printf "%s", sec; sec = ""; sec_rows = 0 }
+		function flush() { if (sec_rows) printf "%s", sec; sec = ""; sec_rows = sec_ok = 0 }
 		function out(s) { if (insec) sec = sec s "\n"; else print s }
+		# "# FIX... MARKER...": the line less the re-proved fixes, "" when none is left.
+		function others(s, marker,   p, n, w, i, left) {
+			p = index(s, " " marker)
+			n = split(substr(s, 3, p - 3), w, " ")
+			for (i = 1; i <= n; i++) if ((w[i] "/") !~ re) left = left (left == "" ? "" : " ") w[i]
+			return left == "" ? "" : "# " left substr(s, p)
+		}
 		NR <= 2 { next }
 		/^# .* re-proved by harness\/vet\.sh --fix/ {
-			split($0, w, " ")
-			hit = 0
-			for (i = 2; w[i] != "re-proved"; i++) if (w[i] ~ re "$" || (w[i] "/") ~ re) hit = 1
-			if (!hit) headers = headers $0 "\n"
+			h = others($0, "re-proved by")
+			if (h != "") headers = headers h "\n"
 			next
 		}
-		/^# .* rows \(harness\/vet\.sh --fix/ { flush(); insec = 1; sec = $0 "\n"; next }
+		/^# .* rows \(harness\/vet\.sh --fix/ { flush(); insec = 1; sec = others($0, "rows (harness") "\n"; next }
 		/^#   / { if (keep) out($0); next }
 		/^# / && !/^# (results|stage): / { lead = lead $0 "\n"; next }
 		/^(not )?ok [0-9]+ / {
 			name = ($1 == "not") ? $4 : $3
 			keep = !mine(name)
-			if (keep) { if (insec) { sec = sec lead $0 "\n"; sec_rows++ } else printf "%s%s\n", lead, $0 }
+			if (keep) { if (insec) { sec = sec lead $0 "\n"; sec_rows++; sec_ok += ($1 == "ok") } else printf "%s%s\n", lead, $0 }
 			lead = ""; next
 		}
 		/^[0-9]+ (passed|rows ok), / {
 			sub(/ \(before .*$/, "")
-			if (insec) { sec = sec $0 "\n"; flush(); insec = 0 }
+			if (insec) { sec = sec sec_ok " rows ok, " (sec_rows - sec_ok) " not ok\n"; flush(); insec = 0 }
 			else print $0 " (before the re-proofs below)"
 			lead = ""; keep = 0; next
 		}
