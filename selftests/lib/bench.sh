@@ -17,9 +17,7 @@ bench_fail() { echo "bench-error: $*"; exit 3; }
 bench_rounds() {
 	_rounds=$1 _bench_fn=$3
 	lf_is_number "$_rounds" && [ "$_rounds" -ge 1 ] || bench_fail "bench_rounds: ROUNDS '$_rounds' is not a positive number"
-	LF_LP_NAME=$2
-	LF_LP_KO=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$2.ko
-	LF_LP_DIR=/sys/kernel/livepatch/$2
+	lf_livepatch_name "$2"
 	[ -f "$LF_LP_KO" ] || bench_fail "$LF_LP_KO was not built for this kernel"
 	[ -d "$LF_LP_DIR" ] && bench_fail "$2 is already loaded: the unpatched figures would be patched"
 	_r=1

@@ -58,10 +58,15 @@ lf_log_since() { dmesg | sed "1,${LF_LOG_BASE:-0}d"; }
 # in $LOCKFIX_MODULE_DIR (default /lockfix/modules, the harness's guest).
 # lf_livepatch_unload / lf_livepatch_load: disable + wait + rmmod / insmod + wait for the
 # transition; status 1 with the reason in LF_WHY.
-lf_livepatch_require() {
+# lf_livepatch_name NAME: only set LF_LP_NAME, LF_LP_KO and LF_LP_DIR (the benchmarks'
+# bench_rounds, which wants NAME not loaded yet).
+lf_livepatch_name() {
 	LF_LP_NAME=$1
 	LF_LP_KO=${LOCKFIX_MODULE_DIR:-/lockfix/modules}/$1.ko
 	LF_LP_DIR=/sys/kernel/livepatch/$1
+}
+lf_livepatch_require() {
+	lf_livepatch_name "$1"
 	[ -d "$LF_LP_DIR" ] || lf_skip "$1 is not loaded"
 	[ -f "$LF_LP_KO" ] || lf_skip "$LF_LP_KO not found (set LOCKFIX_MODULE_DIR)"
 	lf_require_cmd insmod rmmod
